@@ -1,0 +1,576 @@
+/*!
+The index reader: opening an index and answering "is this hash stored, and
+with what count?".
+
+[`Index`] is generic over `D: AsRef<[u8]>`, so a memory map in production and
+a `Vec<u8>` in tests go through the same code. Opening is cheap: it decodes
+and validates the header (so no later read can go out of bounds) and checks
+the tiny top level of the page checksums. It reads nothing else.
+
+Lookups are exact: the filter may only rule a key out, and a reported match
+has had every stored bit of its hash compared. A lookup goes
+filter block → bucket sample → bucket sizes → records, one cache line each
+in the common case, and never a search over the whole file.
+
+Integrity on the fly: every page a lookup reads is checked against its
+xxh3 page checksum the first time it is touched (a bit per page remembers
+it), so bit rot in a touched page becomes an error, never a wrong answer.
+`pwdex verify` checks the whole file instead.
+*/
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::bits::read_bits;
+use crate::error::{Error, Result};
+use crate::filter;
+use crate::format::{Header, PAGE, Params, SectionId};
+use crate::hash::{HashKind, Key};
+
+/// A read-only index over its bytes.
+pub struct Index<D> {
+    data: D,
+    path: PathBuf,
+    header: Header,
+    file_len: u64,
+    records: Range<usize>,
+    sizes: Range<usize>,
+    samples: Range<usize>,
+    overflow: Range<usize>,
+    filter: Range<usize>,
+    sums: Range<usize>,
+    top: Range<usize>,
+    /// One bit per file page: set once the page matched its checksum.
+    page_ok: Vec<AtomicU64>,
+    /// One bit per page of the page-sums section.
+    sums_page_ok: Vec<AtomicU64>,
+}
+
+/// Memory-maps `path` read-only.
+///
+/// This is the only place pwdex maps a file.
+pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: the map is read-only and pwdex never writes to an index after
+    // it is renamed into place (builds write a new file and rename it over
+    // the old one, so a reader keeps the old inode). The remaining risk is
+    // another program truncating the file while it is mapped, which makes
+    // reads past the new end raise SIGBUS; that cannot be prevented from
+    // here and is documented in the README.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    Ok(map)
+}
+
+impl Index<memmap2::Mmap> {
+    /// Opens an index file by memory-mapping it, with random-access advice so
+    /// that a lookup faults in one page rather than a read-ahead window.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let map = map_file(path)?;
+        // Advice is an optimisation only; failure to give it is not an error.
+        let _ = map.advise(memmap2::Advice::Random);
+        Index::from_bytes_named(map, path)
+    }
+
+    /// Asks the kernel to read the filter section ahead, sequentially. Worth
+    /// it for large batches, which touch every filter page anyway.
+    pub fn prefetch_filter(&self) {
+        let f = &self.filter;
+        let _ = self
+            .data
+            .advise_range(memmap2::Advice::WillNeed, f.start, f.end - f.start);
+    }
+}
+
+impl<D: AsRef<[u8]>> Index<D> {
+    /// Opens an index held in memory.
+    pub fn from_bytes(data: D) -> Result<Self> {
+        Self::from_bytes_named(data, Path::new("<memory>"))
+    }
+
+    /// Opens an index held in memory, naming it `path` in messages.
+    pub fn from_bytes_named(data: D, path: &Path) -> Result<Self> {
+        let bytes = data.as_ref();
+        let file_len = bytes.len() as u64;
+        let header = Header::decode(path, bytes, file_len)?;
+        let range = |id| header.section(id).range();
+        let top = range(SectionId::PageSumsTop);
+        if xxh3_64(&bytes[top.clone()]) != header.section(SectionId::PageSumsTop).xxh3 {
+            return Err(Error::corrupt(
+                path,
+                "page sums top section checksum mismatch",
+            ));
+        }
+        let pages = file_len.div_ceil(PAGE) as usize;
+        let sums = range(SectionId::PageSums);
+        let sums_pages = (sums.len() as u64).div_ceil(PAGE) as usize;
+        Ok(Index {
+            records: range(SectionId::Records),
+            sizes: range(SectionId::BucketSizes),
+            samples: range(SectionId::BucketSamples),
+            overflow: range(SectionId::CountOverflow),
+            filter: range(SectionId::Filter),
+            sums,
+            top,
+            page_ok: (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            sums_page_ok: (0..sums_pages.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            data,
+            path: path.to_path_buf(),
+            header,
+            file_len,
+        })
+    }
+
+    /// The path (or name) the index was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The layout parameters.
+    pub fn params(&self) -> &Params {
+        &self.header.params
+    }
+
+    /// Hash kind of the stored records.
+    pub fn kind(&self) -> HashKind {
+        self.header.params.kind
+    }
+
+    /// Number of stored hashes.
+    pub fn len(&self) -> u64 {
+        self.header.params.records
+    }
+
+    /// True when the index stores no hash.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size of the index file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// The raw bytes of the whole file.
+    pub fn bytes(&self) -> &[u8] {
+        self.data.as_ref()
+    }
+
+    /// The build record (JSON text) stored in the index.
+    pub fn build_record(&self) -> Result<serde_json::Value> {
+        let range = self.header.section(SectionId::BuildRecord).range();
+        self.ensure(range.clone())?;
+        serde_json::from_slice(&self.bytes()[range])
+            .map_err(|e| Error::corrupt(&self.path, format!("build record is not valid JSON: {e}")))
+    }
+
+    fn corrupt(&self, what: impl Into<String>) -> Error {
+        Error::corrupt(&self.path, what)
+    }
+
+    /// Checks, once per page, that the pages holding `range` match their checksums.
+    #[inline]
+    pub fn ensure(&self, range: Range<usize>) -> Result<()> {
+        let first = range.start / PAGE as usize;
+        let last = (range.end.max(range.start + 1) - 1) / PAGE as usize;
+        for page in first..=last {
+            let word = self
+                .page_ok
+                .get(page / 64)
+                .map(|w| w.load(Ordering::Relaxed));
+            if word.is_none_or(|w| w & (1 << (page % 64)) == 0) {
+                self.verify_page(page)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn verify_page(&self, page: usize) -> Result<()> {
+        let sums_first_page = self.sums.start / PAGE as usize;
+        if page == 0 || page >= sums_first_page {
+            // Only data pages are read through `ensure`; anything else means a
+            // section range pointed outside the data area.
+            return Err(self.corrupt(format!("read of page {page} outside the data area")));
+        }
+        let entry = self.sums.start + (page - 1) * 8;
+        self.ensure_sums_page((entry - self.sums.start) / PAGE as usize)?;
+        let expected = u64::from_le_bytes(self.bytes()[entry..entry + 8].try_into().unwrap());
+        let start = page * PAGE as usize;
+        let bytes = &self.bytes()[start..start + PAGE as usize];
+        if xxh3_64(bytes) != expected {
+            return Err(self.corrupt(format!(
+                "checksum mismatch in page {page} ({} section)",
+                self.section_at(start).map_or("padding", |s| s.name())
+            )));
+        }
+        self.page_ok[page / 64].fetch_or(1 << (page % 64), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn ensure_sums_page(&self, q: usize) -> Result<()> {
+        if self.sums_page_ok[q / 64].load(Ordering::Relaxed) & (1 << (q % 64)) != 0 {
+            return Ok(());
+        }
+        let start = self.sums.start + q * PAGE as usize;
+        let end = (start + PAGE as usize).min(self.sums.end);
+        let expected_at = self.top.start + q * 8;
+        let expected = u64::from_le_bytes(
+            self.bytes()[expected_at..expected_at + 8]
+                .try_into()
+                .unwrap(),
+        );
+        if xxh3_64(&self.bytes()[start..end]) != expected {
+            return Err(self.corrupt(format!("checksum mismatch in page sums page {q}")));
+        }
+        self.sums_page_ok[q / 64].fetch_or(1 << (q % 64), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The section holding byte `offset`, if any.
+    pub fn section_at(&self, offset: usize) -> Option<SectionId> {
+        self.header
+            .sections
+            .iter()
+            .find(|s| s.range().contains(&offset))
+            .map(|s| s.id)
+    }
+
+    /// Looks up a key: its count if stored, `None` if not.
+    pub fn get(&self, key: &Key) -> Result<Option<u64>> {
+        if !self.filter_may_contain(key)? {
+            return Ok(None);
+        }
+        self.get_unfiltered(key)
+    }
+
+    /// The filter's verdict for a key: `false` means certainly absent.
+    #[inline]
+    pub fn filter_may_contain(&self, key: &Key) -> Result<bool> {
+        let blocks = self.params().filter_blocks;
+        let start =
+            self.filter.start + filter::block_of(key, blocks) as usize * filter::BLOCK_BYTES;
+        let range = start..start + filter::BLOCK_BYTES;
+        self.ensure(range.clone())?;
+        let block: &[u8; filter::BLOCK_BYTES] = self.bytes()[range].try_into().unwrap();
+        Ok(filter::block_contains(block, key))
+    }
+
+    /// Byte address of a key's filter block, for prefetching.
+    #[inline]
+    pub fn filter_block_ptr(&self, key: &Key) -> *const u8 {
+        let blocks = self.params().filter_blocks;
+        let start =
+            self.filter.start + filter::block_of(key, blocks) as usize * filter::BLOCK_BYTES;
+        self.bytes()[start..].as_ptr()
+    }
+
+    /// Looks a key up in the records without consulting the filter.
+    pub fn get_unfiltered(&self, key: &Key) -> Result<Option<u64>> {
+        let p = self.params();
+        let bucket = key.top_bits(p.kind, p.bucket_bits);
+        let records = self.bucket_records(bucket)?;
+        let wanted = key.low_chunks(p.suffix_bits());
+        for i in records {
+            let (code, suffix) = self.record_at(i)?;
+            if suffix == wanted {
+                return self.decode_count(i, code).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record indices of bucket `bucket`.
+    pub fn bucket_records(&self, bucket: u64) -> Result<Range<u64>> {
+        let p = self.params();
+        if bucket >= p.buckets() {
+            return Err(self.corrupt(format!("bucket {bucket} out of range")));
+        }
+        let group = bucket >> p.sample_shift;
+        let sample_at = self.samples.start + group as usize * 8;
+        self.ensure(sample_at..sample_at + 8)?;
+        let first_record =
+            u64::from_le_bytes(self.bytes()[sample_at..sample_at + 8].try_into().unwrap());
+        if first_record > p.records {
+            return Err(self.corrupt(format!("bucket sample {group} points past the last record")));
+        }
+        let sizes = &self.bytes()[self.sizes.clone()];
+        let total_bits = p.records + p.buckets();
+        // Unary position where bucket `group << shift` begins: every earlier
+        // record contributed a 1 and every earlier bucket a 0.
+        let mut pos = first_record + (group << p.sample_shift);
+        let mut zeros_to_skip = bucket - (group << p.sample_shift);
+        while zeros_to_skip > 0 {
+            let word = !self.sizes_word(sizes, pos, total_bits)?;
+            let zeros = word.count_ones() as u64;
+            if zeros < zeros_to_skip {
+                zeros_to_skip -= zeros;
+                pos += 64;
+            } else {
+                pos += select_in_word(word, zeros_to_skip as u32 - 1) as u64 + 1;
+                zeros_to_skip = 0;
+            }
+        }
+        let start_pos = pos;
+        loop {
+            let ones = self.sizes_word(sizes, pos, total_bits)?.trailing_ones() as u64;
+            pos += ones;
+            if ones < 64 {
+                break;
+            }
+        }
+        let start = start_pos
+            .checked_sub(bucket)
+            .ok_or_else(|| self.corrupt("bucket sizes disagree with the samples"))?;
+        let end = start + (pos - start_pos);
+        if end > p.records {
+            return Err(self.corrupt(format!("bucket {bucket} runs past the last record")));
+        }
+        Ok(start..end)
+    }
+
+    #[inline]
+    fn sizes_word(&self, sizes: &[u8], pos: u64, total_bits: u64) -> Result<u64> {
+        if pos > total_bits {
+            return Err(self.corrupt("bucket sizes run past their end"));
+        }
+        let byte = self.sizes.start + (pos / 8) as usize;
+        self.ensure(byte..byte + 16)?;
+        read_bits(sizes, pos, 64).ok_or_else(|| self.corrupt("bucket sizes run past their end"))
+    }
+
+    /// The count code and hash-suffix chunks of record `i`.
+    #[inline]
+    pub fn record_at(&self, i: u64) -> Result<(u64, [u64; 3])> {
+        let p = self.params();
+        if i >= p.records {
+            return Err(self.corrupt(format!("record {i} out of range")));
+        }
+        let pos = i * p.record_bits();
+        let first_byte = self.records.start + (pos / 8) as usize;
+        let last_byte = self.records.start + ((pos + p.record_bits()) / 8) as usize + 16;
+        self.ensure(first_byte..last_byte.min(self.records.end))?;
+        let recs = &self.bytes()[self.records.clone()];
+        let bad = || self.corrupt("record section too short");
+        let code = read_bits(recs, pos, p.count_width).ok_or_else(bad)?;
+        let s = p.suffix_bits();
+        let mut suffix = [0u64; 3];
+        let mut at = pos + p.count_width as u64;
+        let mut left = s;
+        for chunk in suffix.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(64);
+            *chunk = read_bits(recs, at, n).ok_or_else(bad)?;
+            at += n as u64;
+            left -= n;
+        }
+        Ok((code, suffix))
+    }
+
+    /// The count of record `i` whose count code is `code`.
+    pub fn decode_count(&self, i: u64, code: u64) -> Result<u64> {
+        let p = self.params();
+        if code != p.escape_code() {
+            return Ok(code + 1);
+        }
+        // Overflow entries are sorted by record index: binary search.
+        let (ib, cb) = (p.overflow_index_bits, p.overflow_count_bits);
+        let entry_bits = (ib + cb) as u64;
+        let over = &self.bytes()[self.overflow.clone()];
+        let (mut lo, mut hi) = (0u64, p.overflow_entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let pos = mid * entry_bits;
+            let byte = self.overflow.start + (pos / 8) as usize;
+            self.ensure(byte..(byte + 32).min(self.overflow.end))?;
+            let bad = || self.corrupt("count overflow section too short");
+            let index = read_bits(over, pos, ib).ok_or_else(bad)?;
+            match index.cmp(&i) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    return read_bits(over, pos + ib as u64, cb).ok_or_else(bad);
+                }
+            }
+        }
+        Err(self.corrupt(format!(
+            "record {i} has an overflow count code but no overflow entry"
+        )))
+    }
+
+    /// Rebuilds the full key of record `i` of bucket `bucket`.
+    pub fn key_of(&self, bucket: u64, suffix: [u64; 3]) -> Key {
+        let p = self.params();
+        Key::from_parts(bucket, suffix, p.suffix_bits())
+    }
+
+    /// Every stored (key, count) whose bucket lies in `buckets`, in order.
+    pub fn records_in(&self, buckets: Range<u64>) -> RecordIter<'_, D> {
+        let p = self.params();
+        let end_bucket = buckets.end.min(p.buckets());
+        let mut iter = RecordIter {
+            index: self,
+            bucket: buckets.start,
+            end_bucket,
+            unary_pos: 0,
+            record: 0,
+            pending: None,
+            done: buckets.start >= end_bucket,
+        };
+        if !iter.done {
+            match self.bucket_records(buckets.start) {
+                Ok(r) => {
+                    iter.record = r.start;
+                    iter.unary_pos = r.start + buckets.start;
+                }
+                Err(e) => iter.pending = Some(e),
+            }
+        }
+        iter
+    }
+
+    /// Every stored (key, count), in hash order.
+    pub fn iter(&self) -> RecordIter<'_, D> {
+        self.records_in(0..self.params().buckets())
+    }
+}
+
+/// Iterator over stored records in hash order; see [`Index::records_in`].
+///
+/// It walks the unary bucket sizes sequentially (a 1 is a record of the
+/// current bucket, a 0 closes the bucket), so a full scan reads each section
+/// once, front to back.
+pub struct RecordIter<'a, D> {
+    index: &'a Index<D>,
+    bucket: u64,
+    end_bucket: u64,
+    unary_pos: u64,
+    record: u64,
+    pending: Option<Error>,
+    done: bool,
+}
+
+impl<D: AsRef<[u8]>> RecordIter<'_, D> {
+    fn step(&mut self) -> Result<Option<(Key, u64)>> {
+        let index = self.index;
+        let p = index.params();
+        let sizes = &index.bytes()[index.sizes.clone()];
+        let total_bits = p.records + p.buckets();
+        loop {
+            if self.bucket >= self.end_bucket {
+                return Ok(None);
+            }
+            let word = index.sizes_word(sizes, self.unary_pos, total_bits)?;
+            if word & 1 == 1 {
+                let i = self.record;
+                self.unary_pos += 1;
+                self.record += 1;
+                let (code, suffix) = index.record_at(i)?;
+                let count = index.decode_count(i, code)?;
+                return Ok(Some((index.key_of(self.bucket, suffix), count)));
+            }
+            let zeros = word.trailing_zeros() as u64;
+            self.bucket += zeros;
+            self.unary_pos += zeros;
+        }
+    }
+}
+
+impl<D: AsRef<[u8]>> Iterator for RecordIter<'_, D> {
+    type Item = Result<(Key, u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
+        if self.done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Position (0..64) of the `rank`-th (0-based) set bit of `word`, which must
+/// have more than `rank` set bits.
+#[inline]
+pub fn select_in_word(word: u64, rank: u32) -> u32 {
+    let mut rank = rank;
+    let mut base = 0;
+    let mut w = word;
+    // Skip whole bytes with popcount, then finish with a byte table.
+    loop {
+        let byte = (w & 0xFF) as u8;
+        let c = byte.count_ones();
+        if rank < c {
+            return base + SELECT_IN_BYTE[byte as usize][rank as usize] as u32;
+        }
+        rank -= c;
+        base += 8;
+        w >>= 8;
+        if base >= 64 {
+            return 63;
+        }
+    }
+}
+
+/// `SELECT_IN_BYTE[b][r]`: position of the `r`-th set bit of byte `b`.
+static SELECT_IN_BYTE: [[u8; 8]; 256] = {
+    let mut t = [[0u8; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut r = 0;
+        let mut bit = 0;
+        while bit < 8 {
+            if b & (1 << bit) != 0 {
+                t[b][r] = bit as u8;
+                r += 1;
+            }
+            bit += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_matches_a_naive_scan() {
+        let mut x = 0x1234_5678_9ABC_DEF1u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ones: Vec<u32> = (0..64).filter(|b| x & (1 << b) != 0).collect();
+            for (r, &pos) in ones.iter().enumerate() {
+                assert_eq!(select_in_word(x, r as u32), pos);
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+/*!
+The `pwdex` command line: argument parsing and reporting only. Everything it
+does is a call into the library.
+*/
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+
+use pwdex::batch::{CheckStats, Malformed, OutputMode, check_stream};
+use pwdex::build::{BuildOptions, build};
+use pwdex::info::IndexInfo;
+use pwdex::{Error, HashKind, Index};
+
+/// Exit status: success.
+const EXIT_OK: u8 = 0;
+/// Exit status: an error stopped the command.
+const EXIT_ERROR: u8 = 1;
+/// Exit status: `check` completed but some input lines were malformed.
+const EXIT_MALFORMED: u8 = 3;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  error (unreadable file, bad dump line, corrupt index, ...)
+  2  invalid command line
+  3  check: finished, but some input lines were malformed (reported on stderr)";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pwdex",
+    version,
+    about = "Offline, exact lookups in breached-password hash corpora (Pwned Passwords SHA-1 / NTLM)",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build an index from a Pwned Passwords dump (HASH:COUNT lines, sorted by hash).
+    #[command(after_help = EXIT_CODES)]
+    Build(BuildArgs),
+    /// Check hashes (one per line) against an index; prints found ones as HASH:COUNT.
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+    /// Describe an index: kind, records, sizes, filter, build record.
+    #[command(after_help = EXIT_CODES)]
+    Info(InfoArgs),
+}
+
+#[derive(Args, Debug)]
+struct BuildArgs {
+    /// The dump: HASH:COUNT lines, 40-hex SHA-1 or 32-hex NTLM, sorted by hash; `-` for stdin.
+    dump: PathBuf,
+    /// Where to write the index (replaced atomically when the build succeeds).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Hash kind; detected from the first line when omitted.
+    #[arg(long)]
+    kind: Option<HashKind>,
+    /// Target false-positive rate of the Bloom-filter front.
+    #[arg(long, default_value_t = pwdex::filter::DEFAULT_FPP)]
+    fpp: f64,
+    /// Leading hash bits implied by the bucket table (default: chosen for the smallest index).
+    #[arg(long)]
+    bucket_bits: Option<u32>,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// The index to check against.
+    #[arg(short, long)]
+    index: PathBuf,
+    /// Files of hashes, one per line (stdin when none, or `-`).
+    files: Vec<PathBuf>,
+    /// Print every input hash as HASH:COUNT, with 0 when absent.
+    #[arg(long)]
+    all: bool,
+    /// No summary on stderr (malformed lines are still reported).
+    #[arg(short, long)]
+    quiet: bool,
+    /// How many malformed lines to report individually.
+    #[arg(long, default_value_t = 20)]
+    max_errors: u64,
+}
+
+#[derive(Args, Debug)]
+struct InfoArgs {
+    /// The index to describe.
+    index: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => run_build(args),
+        Command::Check(args) => run_check(args),
+        Command::Info(args) => run_info(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if e.is_broken_pipe() => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("pwdex: error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run_build(args: BuildArgs) -> Result<u8, Error> {
+    if !(args.fpp > 0.0 && args.fpp < 1.0) {
+        return Err(Error::Usage(format!(
+            "--fpp must be between 0 and 1, got {}",
+            args.fpp
+        )));
+    }
+    let opts = BuildOptions {
+        kind: args.kind,
+        fpp: args.fpp,
+        bucket_bits: args.bucket_bits,
+        records_hint: None,
+        progress: !args.quiet,
+    };
+    let summary = build(&args.dump, &args.output, &opts)?;
+    if !args.quiet {
+        let p = &summary.params;
+        eprintln!(
+            "pwdex: built {} ({} {} records from {} lines, {} padding, {} duplicates merged) in {:.2} s ({:.0} MB/s)",
+            args.output.display(),
+            p.records,
+            p.kind,
+            summary.lines,
+            summary.padding_lines,
+            summary.duplicates_merged,
+            summary.seconds,
+            summary.input_bytes as f64 / 1e6 / summary.seconds.max(1e-9)
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn run_check(args: CheckArgs) -> Result<u8, Error> {
+    let started = Instant::now();
+    let index = Index::open(&args.index)?;
+    let mode = if args.all {
+        OutputMode::All
+    } else {
+        OutputMode::Found
+    };
+    let files = if args.files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.files.clone()
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut total = CheckStats::default();
+    let mut reported = 0u64;
+    for file in &files {
+        let name = if file.as_os_str() == "-" {
+            PathBuf::from("<stdin>")
+        } else {
+            file.clone()
+        };
+        let mut report = |m: &Malformed| {
+            reported += 1;
+            if reported <= args.max_errors {
+                eprintln!("pwdex: {}:{}: {}", name.display(), m.line, m.reason);
+            }
+        };
+        let stats = if file.as_os_str() == "-" {
+            check_stream(
+                &index,
+                io::stdin().lock(),
+                &name,
+                &mut out,
+                mode,
+                &mut report,
+            )?
+        } else {
+            let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+            check_stream(&index, f, &name, &mut out, mode, &mut report)?
+        };
+        add_stats(&mut total, &stats);
+    }
+    out.flush().map_err(|e| Error::io("<stdout>", e))?;
+    if total.malformed > args.max_errors {
+        eprintln!(
+            "pwdex: ... and {} more malformed lines",
+            total.malformed - args.max_errors
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if !args.quiet {
+        eprintln!(
+            "pwdex: checked {} hashes against {} ({} {} records): {} found, {} malformed, {} blank lines, in {:.3} s ({:.2} M hashes/s)",
+            total.checked,
+            args.index.display(),
+            index.len(),
+            index.kind(),
+            total.found,
+            total.malformed,
+            total.blank,
+            secs,
+            total.checked as f64 / 1e6 / secs.max(1e-9)
+        );
+    }
+    Ok(if total.malformed > 0 {
+        EXIT_MALFORMED
+    } else {
+        EXIT_OK
+    })
+}
+
+fn add_stats(total: &mut CheckStats, s: &CheckStats) {
+    total.lines += s.lines;
+    total.checked += s.checked;
+    total.found += s.found;
+    total.malformed += s.malformed;
+    total.blank += s.blank;
+}
+
+fn run_info(args: InfoArgs) -> Result<u8, Error> {
+    let index = Index::open(&args.index)?;
+    let info = IndexInfo::of(&index)?;
+    let mut out = io::stdout().lock();
+    let text = if args.json {
+        serde_json::to_string(&info).expect("info serializes") + "\n"
+    } else {
+        info.to_text()
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| Error::io("<stdout>", e))?;
+    Ok(EXIT_OK)
+}
