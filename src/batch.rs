@@ -217,9 +217,6 @@ fn check_slice<D: AsRef<[u8]>>(
                     line: res.stats.lines,
                     reason,
                 });
-                // Keep output order exact: flush the keys before this line
-                // (malformed lines produce no output, so this is only a
-                // grouping boundary, not a correctness one).
             }
         }
         if keys.len() == GROUP {

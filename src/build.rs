@@ -39,6 +39,9 @@ pub struct BuildOptions {
     pub records_hint: Option<u64>,
     /// Show a progress bar on a terminal.
     pub progress: bool,
+    /// Bytes per parse chunk (tuning; tests use tiny chunks to exercise
+    /// the order and duplicate checks across chunk boundaries).
+    pub chunk_bytes: usize,
 }
 
 impl Default for BuildOptions {
@@ -49,6 +52,7 @@ impl Default for BuildOptions {
             bucket_bits: None,
             records_hint: None,
             progress: false,
+            chunk_bytes: CHUNK_BYTES,
         }
     }
 }
@@ -140,7 +144,7 @@ pub fn build(input: &Path, output: &Path, opts: &BuildOptions) -> Result<BuildSu
     let mut writer = IndexWriter::create(output, layout)?;
 
     let progress = progress_bar(opts.progress, data.len() as u64);
-    let chunks = split_chunks(data, CHUNK_BYTES);
+    let chunks = split_chunks(data, opts.chunk_bytes.max(1));
     let group = rayon::current_num_threads().max(1) * 2;
     let mut packer = Packer {
         path: &display,

@@ -130,8 +130,8 @@ fn run_build(args: BuildArgs) -> Result<u8, Error> {
         kind: args.kind,
         fpp: args.fpp,
         bucket_bits: args.bucket_bits,
-        records_hint: None,
         progress: !args.quiet,
+        ..BuildOptions::default()
     };
     let summary = build(&args.dump, &args.output, &opts)?;
     if !args.quiet {

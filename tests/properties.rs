@@ -1,0 +1,139 @@
+//! Property tests: for random corpora, layouts and queries, building then
+//! looking up equals a `BTreeMap` reference, for both hash kinds.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use pwdex::build::{BuildOptions, build};
+use pwdex::{HashKind, Index, Key};
+
+fn kind_strategy() -> impl Strategy<Value = HashKind> {
+    prop_oneof![Just(HashKind::Sha1), Just(HashKind::Ntlm)]
+}
+
+/// Keys that share a long prefix, so many land in one bucket.
+fn clustered_corpus(kind: HashKind, n: usize, seed: u64) -> Corpus {
+    let mut rng = Rng(seed);
+    let base = rng.key(kind);
+    let (hi, mid, _) = base.limbs();
+    let mut corpus = Corpus::new();
+    while corpus.len() < n {
+        let key = Key::from_limbs(hi, mid & !0xFFFF | (rng.next() & 0xFF), rng.next());
+        corpus.insert(key, rng.count());
+    }
+    corpus
+}
+
+fn check_against_reference(kind: HashKind, corpus: &Corpus, opts: &BuildOptions, seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = write(
+        dir.path(),
+        "d.txt",
+        dump_text(kind, corpus, seed.is_multiple_of(2), seed.is_multiple_of(3)),
+    );
+    let path = dir.path().join("i.pwdex");
+    build(&dump, &path, opts).unwrap();
+    let index = Index::open(&path).unwrap();
+    assert_eq!(index.len(), corpus.len() as u64);
+    let expected_kind = opts.kind.unwrap_or(if corpus.is_empty() {
+        HashKind::Sha1
+    } else {
+        kind
+    });
+    assert_eq!(index.kind(), expected_kind);
+    // Every stored hash is found with its count: the filter never rules one out.
+    for (k, c) in corpus {
+        assert_eq!(index.get(k).unwrap(), Some(*c), "{}", k.to_hex(kind));
+    }
+    // Random queries (half present) agree with the reference.
+    for q in queries(kind, corpus, 300, seed) {
+        assert_eq!(index.get(&q).unwrap(), corpus.get(&q).copied());
+    }
+    // Neighbours of stored hashes (differ in the last bit) are not confused with them.
+    for k in corpus.keys().take(50) {
+        let (hi, mid, lo) = k.limbs();
+        let near = Key::from_limbs(hi, mid, lo ^ 1);
+        assert_eq!(index.get(&near).unwrap(), corpus.get(&near).copied());
+    }
+    // A full scan returns exactly the corpus, in order.
+    let scanned: Vec<(Key, u64)> = index.iter().map(|r| r.unwrap()).collect();
+    let reference: Vec<(Key, u64)> = corpus.iter().map(|(k, c)| (*k, *c)).collect();
+    assert_eq!(scanned, reference);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn build_then_lookup_equals_reference(
+        kind in kind_strategy(),
+        n in 0usize..3000,
+        seed in any::<u64>(),
+        fpp in prop_oneof![Just(0.01), Just(0.2), Just(0.0001)],
+        bucket_bits in prop_oneof![Just(None), (0u32..=16).prop_map(Some)],
+        hint in prop_oneof![Just(None), (0u64..10_000).prop_map(Some)],
+        chunk in prop_oneof![Just(4usize << 20), 50usize..2000],
+    ) {
+        let corpus = random_corpus(kind, n, seed);
+        let opts = BuildOptions {
+            kind: Some(kind),
+            fpp,
+            bucket_bits,
+            records_hint: hint,
+            chunk_bytes: chunk,
+            ..BuildOptions::default()
+        };
+        check_against_reference(kind, &corpus, &opts, seed);
+    }
+
+    #[test]
+    fn clustered_keys_in_few_buckets(kind in kind_strategy(), n in 1usize..500, seed in any::<u64>()) {
+        let corpus = clustered_corpus(kind, n, seed);
+        let opts = BuildOptions { kind: Some(kind), ..BuildOptions::default() };
+        check_against_reference(kind, &corpus, &opts, seed);
+    }
+}
+
+#[test]
+fn single_record_and_extreme_counts() {
+    for kind in [HashKind::Sha1, HashKind::Ntlm] {
+        let mut corpus = Corpus::new();
+        corpus.insert(kind.hash_plaintext(b"only"), u64::MAX);
+        check_against_reference(kind, &corpus, &BuildOptions::default(), 1);
+        let mut rng = Rng(3);
+        let mut corpus = Corpus::new();
+        for i in 0..200u64 {
+            let count = match i % 4 {
+                0 => 1,
+                1 => u64::MAX - i,
+                2 => 1 << (i % 64),
+                _ => rng.next().max(1),
+            };
+            corpus.insert(rng.key(kind), count);
+        }
+        check_against_reference(kind, &corpus, &BuildOptions::default(), 2);
+    }
+}
+
+#[test]
+fn all_records_in_one_bucket_and_extreme_keys() {
+    for kind in [HashKind::Sha1, HashKind::Ntlm] {
+        let mut corpus = Corpus::new();
+        let top = match kind {
+            HashKind::Sha1 => u32::MAX as u64,
+            HashKind::Ntlm => 0,
+        };
+        corpus.insert(Key::from_limbs(0, 0, 0), 5);
+        corpus.insert(Key::from_limbs(top, u64::MAX, u64::MAX), 6);
+        for i in 1..300u64 {
+            corpus.insert(Key::from_limbs(0, 0, i * 7919), i);
+        }
+        check_against_reference(kind, &corpus, &BuildOptions::default(), 3);
+        let opts = BuildOptions {
+            bucket_bits: Some(0),
+            ..BuildOptions::default()
+        };
+        check_against_reference(kind, &corpus, &opts, 4);
+    }
+}
