@@ -1,0 +1,139 @@
+//! Criterion micro-benchmarks of the hot paths: query parsing, the filter
+//! probe, the bucket search, whole lookups (present and absent), and the
+//! batch engine end to end in memory (parse + lookup + output formatting).
+//!
+//! Run: `cargo bench --bench hot_paths` (add `-- --quick` for a fast pass).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pwdex::batch::{OutputMode, check_stream};
+use pwdex::build::{BuildOptions, build};
+use pwdex::parse::parse_query_line;
+use pwdex::{HashKind, Index, Key};
+
+const RECORDS: usize = 2_000_000;
+const QUERIES: usize = 100_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    index: Index<memmap2::Mmap>,
+    present: Vec<Key>,
+    absent: Vec<Key>,
+    query_text: Vec<u8>,
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn fixture() -> Fixture {
+    let kind = HashKind::Sha1;
+    let mut state = 42u64;
+    let mut keys: Vec<Key> = (0..RECORDS)
+        .map(|_| Key::from_limbs(splitmix(&mut state) >> 32, splitmix(&mut state), splitmix(&mut state)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut dump = String::with_capacity(keys.len() * 46);
+    for (i, k) in keys.iter().enumerate() {
+        dump.push_str(&k.to_hex(kind));
+        dump.push(':');
+        dump.push_str(&(1 + (i % 97) * (i % 13)).to_string());
+        dump.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dump_path = dir.path().join("dump.txt");
+    std::fs::write(&dump_path, dump).unwrap();
+    let index_path = dir.path().join("bench.pwdex");
+    build(&dump_path, &index_path, &BuildOptions::default()).unwrap();
+    let index = Index::open(&index_path).unwrap();
+    let present: Vec<Key> = (0..QUERIES)
+        .map(|_| keys[(splitmix(&mut state) % keys.len() as u64) as usize])
+        .collect();
+    let absent: Vec<Key> = (0..QUERIES)
+        .map(|_| Key::from_limbs(splitmix(&mut state) >> 32, splitmix(&mut state), splitmix(&mut state)))
+        .collect();
+    let mut query_text = Vec::new();
+    for (p, a) in present.iter().zip(&absent) {
+        query_text.extend_from_slice(p.to_hex(kind).as_bytes());
+        query_text.push(b'\n');
+        query_text.extend_from_slice(a.to_hex(kind).as_bytes());
+        query_text.push(b'\n');
+    }
+    Fixture {
+        _dir: dir,
+        index,
+        present,
+        absent,
+        query_text,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let f = fixture();
+    // Touch every page once so the lazy page checks are out of the way.
+    for r in f.index.iter() {
+        r.unwrap();
+    }
+    let kind = HashKind::Sha1;
+
+    let mut g = c.benchmark_group("parse");
+    let lines: Vec<&[u8]> = f.query_text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("query_line", |b| {
+        b.iter(|| {
+            for l in &lines {
+                black_box(parse_query_line(kind, l).unwrap());
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("lookup");
+    g.throughput(Throughput::Elements(QUERIES as u64));
+    g.bench_function("filter_probe", |b| {
+        b.iter(|| {
+            for k in &f.absent {
+                black_box(f.index.filter_may_contain(k).unwrap());
+            }
+        })
+    });
+    g.bench_function("bucket_search", |b| {
+        let p = *f.index.params();
+        b.iter(|| {
+            for k in &f.present {
+                black_box(f.index.bucket_records(k.top_bits(p.kind, p.bucket_bits)).unwrap());
+            }
+        })
+    });
+    let mut out = vec![None; QUERIES];
+    g.bench_function("get_many_present", |b| b.iter(|| f.index.get_many(&f.present, &mut out).unwrap()));
+    g.bench_function("get_many_absent", |b| b.iter(|| f.index.get_many(&f.absent, &mut out).unwrap()));
+    g.bench_function("get_one_by_one_present", |b| {
+        b.iter(|| {
+            for k in &f.present {
+                black_box(f.index.get(k).unwrap());
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Elements(2 * QUERIES as u64));
+    let mut sink = Vec::with_capacity(f.query_text.len() * 2);
+    g.bench_function("check_stream_all", |b| {
+        b.iter(|| {
+            sink.clear();
+            check_stream(&f.index, &f.query_text[..], "bench".as_ref(), &mut sink, OutputMode::All, &mut |_| {}).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(hot_paths, benches);
+criterion_main!(hot_paths);
