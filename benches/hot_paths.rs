@@ -35,7 +35,13 @@ fn fixture() -> Fixture {
     let kind = HashKind::Sha1;
     let mut state = 42u64;
     let mut keys: Vec<Key> = (0..RECORDS)
-        .map(|_| Key::from_limbs(splitmix(&mut state) >> 32, splitmix(&mut state), splitmix(&mut state)))
+        .map(|_| {
+            Key::from_limbs(
+                splitmix(&mut state) >> 32,
+                splitmix(&mut state),
+                splitmix(&mut state),
+            )
+        })
         .collect();
     keys.sort_unstable();
     keys.dedup();
@@ -56,7 +62,13 @@ fn fixture() -> Fixture {
         .map(|_| keys[(splitmix(&mut state) % keys.len() as u64) as usize])
         .collect();
     let absent: Vec<Key> = (0..QUERIES)
-        .map(|_| Key::from_limbs(splitmix(&mut state) >> 32, splitmix(&mut state), splitmix(&mut state)))
+        .map(|_| {
+            Key::from_limbs(
+                splitmix(&mut state) >> 32,
+                splitmix(&mut state),
+                splitmix(&mut state),
+            )
+        })
         .collect();
     let mut query_text = Vec::new();
     for (p, a) in present.iter().zip(&absent) {
@@ -83,7 +95,11 @@ fn benches(c: &mut Criterion) {
     let kind = HashKind::Sha1;
 
     let mut g = c.benchmark_group("parse");
-    let lines: Vec<&[u8]> = f.query_text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = f
+        .query_text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     g.throughput(Throughput::Elements(lines.len() as u64));
     g.bench_function("query_line", |b| {
         b.iter(|| {
@@ -107,13 +123,21 @@ fn benches(c: &mut Criterion) {
         let p = *f.index.params();
         b.iter(|| {
             for k in &f.present {
-                black_box(f.index.bucket_records(k.top_bits(p.kind, p.bucket_bits)).unwrap());
+                black_box(
+                    f.index
+                        .bucket_records(k.top_bits(p.kind, p.bucket_bits))
+                        .unwrap(),
+                );
             }
         })
     });
     let mut out = vec![None; QUERIES];
-    g.bench_function("get_many_present", |b| b.iter(|| f.index.get_many(&f.present, &mut out).unwrap()));
-    g.bench_function("get_many_absent", |b| b.iter(|| f.index.get_many(&f.absent, &mut out).unwrap()));
+    g.bench_function("get_many_present", |b| {
+        b.iter(|| f.index.get_many(&f.present, &mut out).unwrap())
+    });
+    g.bench_function("get_many_absent", |b| {
+        b.iter(|| f.index.get_many(&f.absent, &mut out).unwrap())
+    });
     g.bench_function("get_one_by_one_present", |b| {
         b.iter(|| {
             for k in &f.present {
@@ -129,7 +153,15 @@ fn benches(c: &mut Criterion) {
     g.bench_function("check_stream_all", |b| {
         b.iter(|| {
             sink.clear();
-            check_stream(&f.index, &f.query_text[..], "bench".as_ref(), &mut sink, OutputMode::All, &mut |_| {}).unwrap()
+            check_stream(
+                &f.index,
+                &f.query_text[..],
+                "bench".as_ref(),
+                &mut sink,
+                OutputMode::All,
+                &mut |_| {},
+            )
+            .unwrap()
         })
     });
     g.finish();

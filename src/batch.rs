@@ -25,8 +25,8 @@ use crate::parse::{QueryLine, parse_query_line};
 pub const BLOCK_BYTES: usize = 8 << 20;
 /// Bytes per parallel slice of a block.
 const SLICE_BYTES: usize = 256 << 10;
-/// Queries looked up together, with their memory accesses prefetched.
-pub const GROUP: usize = 32;
+/// Queries parsed, then looked up together (see [`Index::get_many`]).
+pub const GROUP: usize = 256;
 
 /// What `check` prints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -220,50 +220,22 @@ fn check_slice<D: AsRef<[u8]>>(
             }
         }
         if keys.len() == GROUP {
-            lookup_group(index, &keys, &mut counts)?;
-            emit(kind, &keys, &counts, mode, &mut res);
+            index.get_many(&keys, &mut counts[..keys.len()])?;
+            emit(kind, &keys, &counts[..keys.len()], mode, &mut res);
             keys.clear();
         }
     }
     if !keys.is_empty() {
-        lookup_group(index, &keys, &mut counts)?;
-        emit(kind, &keys, &counts, mode, &mut res);
+        index.get_many(&keys, &mut counts[..keys.len()])?;
+        emit(kind, &keys, &counts[..keys.len()], mode, &mut res);
     }
     Ok(res)
-}
-
-/// Looks up a group of keys, prefetching every filter block first so the
-/// cache misses overlap.
-fn lookup_group<D: AsRef<[u8]>>(
-    index: &Index<D>,
-    keys: &[Key],
-    counts: &mut [Option<u64>; GROUP],
-) -> Result<()> {
-    for key in keys {
-        prefetch(index.filter_block_ptr(key));
-    }
-    for (key, slot) in keys.iter().zip(counts.iter_mut()) {
-        *slot = index.get(key)?;
-    }
-    Ok(())
-}
-
-#[inline(always)]
-fn prefetch(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint that never faults, whatever the address;
-    // `ptr` points into the index's bytes in any case.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(ptr as *const i8, std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = ptr;
 }
 
 fn emit(
     kind: HashKind,
     keys: &[Key],
-    counts: &[Option<u64>; GROUP],
+    counts: &[Option<u64>],
     mode: OutputMode,
     res: &mut SliceResult,
 ) {

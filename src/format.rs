@@ -407,7 +407,8 @@ impl Header {
 ///
 /// Each record stores `bits - b` hash bits and one unary 1; each bucket costs
 /// one unary 0; so the total is about `records * (bits - b + 1) + 2^b`, which
-/// is smallest near `2^b = records * ln 2`.
+/// is smallest near `2^b = records / ln 2` (a little lower once the samples'
+/// cost is counted).
 pub fn choose_bucket_bits(kind: HashKind, records: u64, sample_shift: u32) -> u32 {
     let cost = |b: u32| -> f64 {
         let buckets = (1u64 << b) as f64;

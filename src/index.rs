@@ -31,6 +31,22 @@ use crate::filter;
 use crate::format::{Header, PAGE, Params, SectionId};
 use crate::hash::{HashKind, Key};
 
+/// Keys looked up together by [`Index::get_many`].
+pub const LOOKUP_GROUP: usize = 64;
+
+/// Hints the CPU to start loading the cache line at `ptr`.
+#[inline(always)]
+pub(crate) fn prefetch(ptr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and never reads
+    // into the program, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(ptr as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}
+
 /// A read-only index over its bytes.
 pub struct Index<D> {
     data: D,
@@ -293,6 +309,15 @@ impl<D: AsRef<[u8]>> Index<D> {
 
     /// The record indices of bucket `bucket`.
     pub fn bucket_records(&self, bucket: u64) -> Result<Range<u64>> {
+        let (pos, skip) = self.bucket_scan_start(bucket)?;
+        self.bucket_range_from(bucket, pos, skip)
+    }
+
+    /// First half of a bucket lookup: reads the bucket's sample and returns
+    /// the unary position of its sample group's first bucket and how many
+    /// bucket ends (zeros) to skip from there.
+    #[inline]
+    fn bucket_scan_start(&self, bucket: u64) -> Result<(u64, u64)> {
         let p = self.params();
         if bucket >= p.buckets() {
             return Err(self.corrupt(format!("bucket {bucket} out of range")));
@@ -305,12 +330,25 @@ impl<D: AsRef<[u8]>> Index<D> {
         if first_record > p.records {
             return Err(self.corrupt(format!("bucket sample {group} points past the last record")));
         }
+        // Every earlier record contributed a 1 and every earlier bucket a 0.
+        Ok((
+            first_record + (group << p.sample_shift),
+            bucket - (group << p.sample_shift),
+        ))
+    }
+
+    /// Second half of a bucket lookup: skips `zeros_to_skip` bucket ends from
+    /// unary position `pos`, then counts the bucket's ones.
+    #[inline]
+    fn bucket_range_from(
+        &self,
+        bucket: u64,
+        mut pos: u64,
+        mut zeros_to_skip: u64,
+    ) -> Result<Range<u64>> {
+        let p = self.params();
         let sizes = &self.bytes()[self.sizes.clone()];
         let total_bits = p.records + p.buckets();
-        // Unary position where bucket `group << shift` begins: every earlier
-        // record contributed a 1 and every earlier bucket a 0.
-        let mut pos = first_record + (group << p.sample_shift);
-        let mut zeros_to_skip = bucket - (group << p.sample_shift);
         while zeros_to_skip > 0 {
             let word = !self.sizes_word(sizes, pos, total_bits)?;
             let zeros = word.count_ones() as u64;
@@ -338,6 +376,83 @@ impl<D: AsRef<[u8]>> Index<D> {
             return Err(self.corrupt(format!("bucket {bucket} runs past the last record")));
         }
         Ok(start..end)
+    }
+
+    /// Looks up many keys; `out[i]` receives the count of `keys[i]`.
+    ///
+    /// Keys are processed in groups of [`LOOKUP_GROUP`], one stage at a time
+    /// (filter, bucket sample, bucket sizes, records), prefetching what the
+    /// next stage reads for the whole group before it runs, so that the
+    /// group's cache misses overlap instead of queueing one after another.
+    pub fn get_many(&self, keys: &[Key], out: &mut [Option<u64>]) -> Result<()> {
+        assert_eq!(keys.len(), out.len(), "one output slot per key");
+        for (k, o) in keys.chunks(LOOKUP_GROUP).zip(out.chunks_mut(LOOKUP_GROUP)) {
+            self.get_group(k, o)?;
+        }
+        Ok(())
+    }
+
+    fn get_group(&self, keys: &[Key], out: &mut [Option<u64>]) -> Result<()> {
+        let p = *self.params();
+        let base = self.bytes().as_ptr();
+        let n = keys.len();
+        let mut filter_at = [0usize; LOOKUP_GROUP];
+        for i in 0..n {
+            filter_at[i] = self.filter.start
+                + filter::block_of(&keys[i], p.filter_blocks) as usize * filter::BLOCK_BYTES;
+            prefetch(base.wrapping_add(filter_at[i]));
+        }
+        // Stage 2: filter verdicts; candidates go on to their bucket sample.
+        let mut candidates = [0u8; LOOKUP_GROUP];
+        let mut n_candidates = 0;
+        let mut bucket = [0u64; LOOKUP_GROUP];
+        for i in 0..n {
+            out[i] = None;
+            let range = filter_at[i]..filter_at[i] + filter::BLOCK_BYTES;
+            self.ensure(range.clone())?;
+            let block: &[u8; filter::BLOCK_BYTES] = self.bytes()[range].try_into().unwrap();
+            if filter::block_contains(block, &keys[i]) {
+                bucket[i] = keys[i].top_bits(p.kind, p.bucket_bits);
+                let group = bucket[i] >> p.sample_shift;
+                prefetch(base.wrapping_add(self.samples.start + group as usize * 8));
+                candidates[n_candidates] = i as u8;
+                n_candidates += 1;
+            }
+        }
+        let candidates = &candidates[..n_candidates];
+        // Stage 3: samples; prefetch the unary words the scan will read.
+        let mut scan = [(0u64, 0u64); LOOKUP_GROUP];
+        for &c in candidates {
+            let i = c as usize;
+            scan[i] = self.bucket_scan_start(bucket[i])?;
+            let byte = self.sizes.start + (scan[i].0 / 8) as usize;
+            prefetch(base.wrapping_add(byte));
+            prefetch(base.wrapping_add(byte + 64));
+        }
+        // Stage 4: bucket ranges; prefetch the first record of each.
+        let mut records = [(0u64, 0u64); LOOKUP_GROUP];
+        for &c in candidates {
+            let i = c as usize;
+            let range = self.bucket_range_from(bucket[i], scan[i].0, scan[i].1)?;
+            records[i] = (range.start, range.end);
+            let byte = self.records.start + (range.start * p.record_bits() / 8) as usize;
+            prefetch(base.wrapping_add(byte));
+            prefetch(base.wrapping_add(byte + 63));
+        }
+        // Stage 5: exact comparison against the stored suffixes.
+        let suffix_bits = p.suffix_bits();
+        for &c in candidates {
+            let i = c as usize;
+            let wanted = keys[i].low_chunks(suffix_bits);
+            for r in records[i].0..records[i].1 {
+                let (code, suffix) = self.record_at(r)?;
+                if suffix == wanted {
+                    out[i] = Some(self.decode_count(r, code)?);
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     #[inline]

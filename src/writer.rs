@@ -349,6 +349,12 @@ impl IndexWriter {
         let mut out = file.out.into_inner().map_err(|e| io_err(e.into_error()))?;
         out.seek(SeekFrom::Start(0)).map_err(io_err)?;
         out.write_all(&header.encode()).map_err(io_err)?;
+        // A new index is readable by everyone who could read the old one
+        // (the temporary file starts private); the target's mode is kept.
+        let mode = std::fs::metadata(&self.target)
+            .map(|m| m.permissions())
+            .unwrap_or_else(|_| default_permissions());
+        out.set_permissions(mode).map_err(io_err)?;
         out.sync_all().map_err(io_err)?;
         drop(out);
         self.temp
@@ -356,6 +362,22 @@ impl IndexWriter {
             .map_err(|e| Error::io(&self.target, e.error))?;
         sync_parent_dir(&self.target);
         Ok(params)
+    }
+}
+
+/// Permissions of a new index: rw-r--r-- (before the umask of the reader's
+/// choosing; an index holds only public hashes).
+fn default_permissions() -> std::fs::Permissions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(0o644)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(".")
+            .map(|m| m.permissions())
+            .expect("current directory readable")
     }
 }
 
