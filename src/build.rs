@@ -1,35 +1,48 @@
 /*!
-`pwdex build`: from a Pwned Passwords dump to an index file.
+`pwdex build`: from the corpus, in whatever form it comes, to an index file.
 
-The input is memory-mapped (stdin is first copied to a temporary file beside
-the output, because the layout is planned from the input's size) and cut
-into chunks at line boundaries. Chunks are parsed in parallel; the packing
-into the [`IndexWriter`] is sequential, in input order, and overlaps the
-parsing of the next group of chunks. Each chunk checks its own order; the
-packer checks the order across chunk boundaries and merges duplicate hashes
-by summing their counts.
+Two paths:
 
-Any malformed or out-of-order line stops the build with an error naming the
-file and the line, and the target path keeps its previous content.
+- **Sorted fast path** — one uncompressed dump file, or one directory of
+  range files. The input is memory-mapped (or read file by file), cut into
+  chunks at line boundaries, parsed in parallel, and packed straight into the
+  [`IndexWriter`] in input order while the next group of chunks is parsed.
+  The layout is planned from the input size and a sample of its first
+  megabyte. Each chunk checks its own order; the packer checks order across
+  chunks and merges duplicate hashes.
+- **Sort path** — everything else: several inputs, unsorted input (the fast
+  path falls back to it at the first out-of-order line, unless
+  `require_sorted`), compressed or piped streams, plaintext lists. Records go
+  through the external sort of [`crate::extsort`] within the memory budget,
+  then are merged (counts summed) into the writer with an exact layout plan.
+
+A malformed line stops the build with an error naming the file and the line,
+unless `skip_malformed`, which skips it, counts it, keeps the first few for
+the report and says so in the index's build record. Whatever fails, the
+target path keeps its previous content and temporary files are removed
+(sort runs are unnamed files the kernel deletes even after `kill -9`).
 */
 
-use std::io::{self, IsTerminal};
+use std::borrow::Cow;
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
+use crate::extsort::RunBuilder;
 use crate::format::Params;
-use crate::hash::{HashKind, Key};
-use crate::parse::{parse_dump_line, sniff_dump_kind};
+use crate::hash::{HashKind, Key, parse_hex_key};
+use crate::parse::{DumpRecord, parse_dump_line, sniff_dump_kind, strip_cr};
+use crate::sources::{Input, InputForm, new_hasher, range_files};
 use crate::writer::{IndexWriter, Layout};
 
 /// Settings for a build.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
-    /// Hash kind; detected from the first line when `None`.
+    /// Hash kind; detected from the first line when `None` (required for plaintext).
     pub kind: Option<HashKind>,
     /// Target false-positive rate of the filter.
     pub fpp: f64,
@@ -37,12 +50,27 @@ pub struct BuildOptions {
     pub bucket_bits: Option<u32>,
     /// Override of the record-count estimate used to plan the layout (tests).
     pub records_hint: Option<u64>,
-    /// Show a progress bar on a terminal.
+    /// Show progress bars on a terminal.
     pub progress: bool,
     /// Bytes per parse chunk (tuning; tests use tiny chunks to exercise
     /// the order and duplicate checks across chunk boundaries).
     pub chunk_bytes: usize,
+    /// Refuse unsorted input instead of sorting it.
+    pub require_sorted: bool,
+    /// Skip malformed lines (counted and reported) instead of failing.
+    pub skip_malformed: bool,
+    /// Memory budget of the external sort, in bytes.
+    pub memory_bytes: usize,
+    /// Where sort runs go (default: beside the output).
+    pub tmp_dir: Option<PathBuf>,
+    /// Inputs are plaintext passwords, one per line, to hash and count.
+    pub from_plaintext: bool,
+    /// Force the sort path even for one sorted input (tests).
+    pub force_sort: bool,
 }
+
+/// Default memory budget of the external sort.
+pub const DEFAULT_MEMORY_BYTES: usize = 2 << 30;
 
 impl Default for BuildOptions {
     fn default() -> Self {
@@ -53,6 +81,12 @@ impl Default for BuildOptions {
             records_hint: None,
             progress: false,
             chunk_bytes: CHUNK_BYTES,
+            require_sorted: false,
+            skip_malformed: false,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            tmp_dir: None,
+            from_plaintext: false,
+            force_sort: false,
         }
     }
 }
@@ -65,182 +99,359 @@ pub struct BuildSummary {
     pub lines: u64,
     pub padding_lines: u64,
     pub duplicates_merged: u64,
+    /// Malformed lines skipped (with `skip_malformed`).
+    pub malformed_skipped: u64,
+    /// The first skipped lines, as `FILE:LINE: reason`.
+    pub malformed_examples: Vec<String>,
+    /// True when the input had to be sorted.
+    pub sorted_externally: bool,
     pub seconds: f64,
 }
 
 /// Bytes per parse chunk: large enough to amortise scheduling, small enough
 /// to keep a group of chunks in cache-friendly memory.
 const CHUNK_BYTES: usize = 4 << 20;
+/// Skipped lines kept for the report.
+const MAX_EXAMPLES: usize = 20;
 
-/// An input's bytes: a memory map, or nothing for an empty file.
-enum InputBytes {
-    Map(memmap2::Mmap),
-    Empty,
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks running builds to stop at the next chunk boundary (from a Ctrl-C
+/// handler); the build then fails cleanly, removing its temporary files.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-impl InputBytes {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            InputBytes::Map(m) => m,
-            InputBytes::Empty => &[],
+fn check_interrupt() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err(Error::Usage("interrupted; the previous index (if any) is unchanged".into()));
+    }
+    Ok(())
+}
+
+/// Builds an index at `output` from one input (`-` for stdin).
+pub fn build(input: &Path, output: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
+    build_many(&[input.to_path_buf()], output, opts)
+}
+
+/// Builds one index at `output` from all `inputs`, merging duplicate hashes.
+pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
+    let started = Instant::now();
+    if inputs.is_empty() {
+        return Err(Error::Usage("no input given".into()));
+    }
+    if opts.from_plaintext && opts.kind.is_none() {
+        return Err(Error::Usage(
+            "--from-plaintext needs --kind sha1 or --kind ntlm: which hash should the passwords get?".into(),
+        ));
+    }
+    let inputs: Vec<Input> = inputs.iter().map(|p| Input::classify(p)).collect::<Result<_>>()?;
+    if inputs.iter().filter(|i| i.form == InputForm::Stdin).count() > 1 {
+        return Err(Error::Usage("stdin (-) can be given only once".into()));
+    }
+    let single_sorted_candidate = inputs.len() == 1
+        && !opts.from_plaintext
+        && !opts.force_sort
+        && matches!(inputs[0].form, InputForm::PlainFile | InputForm::RangeDir);
+    let mut summary = if single_sorted_candidate {
+        match build_sorted(&inputs[0], output, opts) {
+            Err(Error::Unsorted { path, line, .. }) if !opts.require_sorted => {
+                if opts.progress && io::stderr().is_terminal() {
+                    eprintln!("pwdex: {}:{line}: input is not sorted by hash; sorting it", path.display());
+                }
+                build_by_sorting(&inputs, output, opts)?
+            }
+            other => other?,
+        }
+    } else {
+        build_by_sorting(&inputs, output, opts)?
+    };
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Per-input facts for the build record.
+#[derive(Clone, Debug, Default)]
+struct InputStats {
+    path: String,
+    form: String,
+    bytes: u64,
+    lines: u64,
+    padding: u64,
+    blank: u64,
+    skipped: u64,
+    xxh3: String,
+}
+
+/// Accumulates skipped malformed lines.
+#[derive(Default)]
+struct SkipLog {
+    total: u64,
+    examples: Vec<String>,
+}
+
+impl SkipLog {
+    fn note(&mut self, path: &Path, line: u64, reason: &str) {
+        self.total += 1;
+        if self.examples.len() < MAX_EXAMPLES {
+            self.examples.push(format!("{}:{}: {}", path.display(), line, reason));
         }
     }
 }
 
-fn open_input(path: &Path) -> Result<InputBytes> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    if len == 0 {
-        return Ok(InputBytes::Empty);
-    }
-    let map = crate::index::map_file(path)?;
-    let _ = map.advise(memmap2::Advice::Sequential);
-    Ok(InputBytes::Map(map))
-}
-
-/// Copies stdin to a temporary file in `dir` so it can be mapped.
-fn spool_stdin(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    let mut temp = tempfile::Builder::new()
-        .prefix(".pwdex-stdin.")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    io::copy(&mut io::stdin().lock(), temp.as_file_mut()).map_err(|e| Error::io("<stdin>", e))?;
-    Ok(temp)
-}
-
-/// Builds an index at `output` from the dump at `input` (`-` for stdin).
-pub fn build(input: &Path, output: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
-    let started = Instant::now();
-    let out_dir = match output.parent() {
+fn out_dir(output: &Path) -> PathBuf {
+    match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    let (display, _spool, bytes) = if input == Path::new("-") {
-        let spool = spool_stdin(&out_dir)?;
-        let bytes = open_input(spool.path())?;
-        (PathBuf::from("<stdin>"), Some(spool), bytes)
-    } else {
-        (input.to_path_buf(), None, open_input(input)?)
-    };
-    let data = bytes.bytes();
-
-    let kind = match opts.kind {
-        Some(k) => k,
-        None => detect_kind(&display, data)?,
-    };
-    let estimate = estimate_input(kind, data);
-    let planned_records = opts.records_hint.unwrap_or(estimate.records);
-    let mut layout = Layout::plan(kind, planned_records, &estimate.count_hist, opts.fpp);
-    if let Some(b) = opts.bucket_bits {
-        if b > crate::format::MAX_BUCKET_BITS || b >= kind.bits() {
-            return Err(Error::Usage(format!(
-                "--bucket-bits {b} is out of range (0..={})",
-                crate::format::MAX_BUCKET_BITS
-            )));
-        }
-        layout.bucket_bits = b;
     }
-    let mut writer = IndexWriter::create(output, layout)?;
-
-    let progress = progress_bar(opts.progress, data.len() as u64);
-    let chunks = split_chunks(data, opts.chunk_bytes.max(1));
-    let group = rayon::current_num_threads().max(1) * 2;
-    let mut packer = Packer {
-        path: &display,
-        kind,
-        writer: &mut writer,
-        pending: None,
-        lines_before: 0,
-        padding_lines: 0,
-        duplicates: 0,
-        hasher: Xxh3::new(),
-    };
-    let mut groups = chunks.chunks(group);
-    let parse_group = |g| parse_group(kind, g);
-    let mut current = groups.next().map(parse_group);
-    while let Some(parsed) = current.take() {
-        let next_group = groups.next();
-        // Pack this group while the next one is parsed.
-        let (next, packed) = rayon::join(
-            || next_group.map(parse_group),
-            || packer.pack(&parsed, next_group.is_none()),
-        );
-        packed?;
-        if let Some(p) = &progress {
-            p.inc(parsed.iter().map(|c| c.bytes).sum());
-        }
-        current = next;
-    }
-    if let Some(pending) = packer.pending.take() {
-        packer.writer.push(pending.0, pending.1)?;
-    }
-    let lines = packer.lines_before;
-    let padding_lines = packer.padding_lines;
-    let duplicates_merged = packer.duplicates;
-    let input_xxh3 = packer.hasher.digest();
-    if let Some(p) = &progress {
-        p.finish_and_clear();
-    }
-
-    let records = writer.records_written();
-    let now = std::time::SystemTime::now();
-    let record = serde_json::json!({
-        "pwdex_version": env!("CARGO_PKG_VERSION"),
-        "built_at": humantime::format_rfc3339_seconds(now).to_string(),
-        "built_unix": now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        "kind": kind.name(),
-        "records": records,
-        "fpp_target": opts.fpp,
-        "inputs": [{
-            "path": display.display().to_string(),
-            "bytes": data.len(),
-            "lines": lines,
-            "padding_lines": padding_lines,
-            "xxh3": format!("{input_xxh3:016x}"),
-        }],
-        "duplicates_merged": duplicates_merged,
-        "malformed_skipped": 0,
-    });
-    let params = writer.finish(&record)?;
-    Ok(BuildSummary {
-        params,
-        input_bytes: data.len() as u64,
-        lines,
-        padding_lines,
-        duplicates_merged,
-        seconds: started.elapsed().as_secs_f64(),
-    })
 }
 
-fn progress_bar(enabled: bool, total: u64) -> Option<indicatif::ProgressBar> {
+/// How to read the lines of a piece of input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineFormat {
+    /// `HASH:COUNT`.
+    Dump,
+    /// `SUFFIX:COUNT` with the first five hex digits in `prefix`.
+    Range { prefix: u32 },
+    /// One password per line.
+    Plaintext,
+}
+
+/// A piece of input to parse: borrowed bytes of a mapped file, or a range
+/// file read by the worker that parses it.
+enum Piece<'a> {
+    Bytes { source: usize, data: &'a [u8] },
+    Owned { source: usize, data: Vec<u8> },
+    RangeFile { source: usize, prefix: u32, path: PathBuf },
+}
+
+/// The result of parsing one piece.
+struct ParsedChunk<'a> {
+    source: usize,
+    data: Cow<'a, [u8]>,
+    /// Records; strictly ascending when order was checked.
+    records: Vec<(Key, u64)>,
+    /// Line number (1-based, within the piece) of the first record.
+    first_record_line: u64,
+    lines: u64,
+    padding: u64,
+    blank: u64,
+    duplicates: u64,
+    /// Skipped malformed lines (line within the piece, reason).
+    skipped: Vec<(u64, String)>,
+    /// First problem: line within the piece, and the error.
+    error: Option<(u64, ChunkError)>,
+}
+
+enum ChunkError {
+    Bad(String),
+    Unsorted { previous: Key, got: Key },
+    CountOverflow,
+    Io(PathBuf, io::Error),
+}
+
+/// Settings shared by every chunk parse.
+#[derive(Clone, Copy)]
+struct ParseSettings {
+    kind: HashKind,
+    plaintext: bool,
+    check_order: bool,
+    skip_malformed: bool,
+}
+
+fn parse_piece<'a>(s: ParseSettings, piece: Piece<'a>) -> ParsedChunk<'a> {
+    let format_for = |prefix: Option<u32>| match (s.plaintext, prefix) {
+        (true, _) => LineFormat::Plaintext,
+        (false, Some(prefix)) => LineFormat::Range { prefix },
+        (false, None) => LineFormat::Dump,
+    };
+    match piece {
+        Piece::Bytes { source, data } => parse_chunk(s, format_for(None), source, Cow::Borrowed(data)),
+        Piece::Owned { source, data } => parse_chunk(s, format_for(None), source, Cow::Owned(data)),
+        Piece::RangeFile { source, prefix, path } => match std::fs::read(&path) {
+            Ok(data) => parse_chunk(s, format_for(Some(prefix)), source, Cow::Owned(data)),
+            Err(e) => {
+                let mut chunk = parse_chunk(s, format_for(Some(prefix)), source, Cow::Borrowed(&[]));
+                chunk.error = Some((0, ChunkError::Io(path, e)));
+                chunk
+            }
+        },
+    }
+}
+
+fn parse_pieces(settings: ParseSettings, pieces: Vec<Piece<'_>>) -> Vec<ParsedChunk<'_>> {
+    pieces.into_par_iter().map(|p| parse_piece(settings, p)).collect()
+}
+
+/// Parses a range-file line: the suffix after the file's five-digit prefix.
+fn parse_range_line(kind: HashKind, prefix: u32, line: &[u8]) -> std::result::Result<DumpRecord, String> {
+    let line = strip_cr(line);
+    let suffix_len = kind.hex_len() - 5;
+    let colon = line.iter().position(|&b| b == b':');
+    match colon {
+        Some(c) if c == suffix_len => {
+            let mut hex = [0u8; 40];
+            hex[..5].copy_from_slice(format!("{prefix:05X}").as_bytes());
+            hex[5..kind.hex_len()].copy_from_slice(&line[..c]);
+            let key = parse_hex_key(kind, &hex[..kind.hex_len()]).ok_or_else(|| {
+                format!("suffix {:?} is not {} hex digits", String::from_utf8_lossy(&line[..c]), suffix_len)
+            })?;
+            // Tolerate the thousands separators some API answers were reported to carry.
+            let digits: Cow<[u8]> = if line[c + 1..].contains(&b',') {
+                Cow::Owned(line[c + 1..].iter().copied().filter(|&b| b != b',').collect())
+            } else {
+                Cow::Borrowed(&line[c + 1..])
+            };
+            let count = crate::parse::parse_count(&digits)?;
+            Ok(DumpRecord { key, count })
+        }
+        Some(c) => Err(format!(
+            "suffix is {c} characters, expected {suffix_len} for {kind} range files (is this the other hash kind?)"
+        )),
+        None if line.is_empty() => Err("empty line; expected SUFFIX:COUNT".into()),
+        None => Err("no ':' in line; expected SUFFIX:COUNT".into()),
+    }
+}
+
+fn parse_chunk<'a>(s: ParseSettings, format: LineFormat, source: usize, data: Cow<'a, [u8]>) -> ParsedChunk<'a> {
+    let kind = s.kind;
+    let mut parsed = ParsedChunk {
+        source,
+        records: Vec::with_capacity(data.len() / (kind.hex_len() + 4)),
+        data: Cow::Borrowed(&[]),
+        first_record_line: 0,
+        lines: 0,
+        padding: 0,
+        blank: 0,
+        duplicates: 0,
+        skipped: Vec::new(),
+        error: None,
+    };
+    let mut rest: &[u8] = &data;
+    while !rest.is_empty() {
+        let (line, tail) = match memchr::memchr(b'\n', rest) {
+            Some(p) => (&rest[..p], &rest[p + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = tail;
+        parsed.lines += 1;
+        let result = match format {
+            LineFormat::Dump => parse_dump_line(kind, line),
+            LineFormat::Range { prefix } => parse_range_line(kind, prefix, line),
+            LineFormat::Plaintext => {
+                let password = strip_cr(line);
+                if password.is_empty() {
+                    parsed.blank += 1;
+                    continue;
+                }
+                match std::str::from_utf8(password) {
+                    Ok(_) => Ok(DumpRecord {
+                        key: kind.hash_plaintext(password),
+                        count: 1,
+                    }),
+                    Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1)),
+                }
+            }
+        };
+        let record = match result {
+            Ok(r) => r,
+            Err(reason) if s.skip_malformed => {
+                parsed.skipped.push((parsed.lines, reason));
+                continue;
+            }
+            Err(reason) => {
+                parsed.error = Some((parsed.lines, ChunkError::Bad(reason)));
+                break;
+            }
+        };
+        if record.count == 0 {
+            parsed.padding += 1;
+            continue;
+        }
+        match parsed.records.last_mut() {
+            Some(last) if last.0 == record.key => match last.1.checked_add(record.count) {
+                Some(sum) => {
+                    last.1 = sum;
+                    parsed.duplicates += 1;
+                }
+                None => {
+                    parsed.error = Some((parsed.lines, ChunkError::CountOverflow));
+                    break;
+                }
+            },
+            Some(last) if s.check_order && last.0 > record.key => {
+                let previous = last.0;
+                parsed.error = Some((
+                    parsed.lines,
+                    ChunkError::Unsorted {
+                        previous,
+                        got: record.key,
+                    },
+                ));
+                break;
+            }
+            last => {
+                if last.is_none() {
+                    parsed.first_record_line = parsed.lines;
+                }
+                parsed.records.push((record.key, record.count));
+            }
+        }
+    }
+    parsed.data = data;
+    parsed
+}
+
+fn progress_bar(enabled: bool, total: Option<u64>, what: &str, unit_bytes: bool) -> Option<indicatif::ProgressBar> {
     if !enabled || !io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(total);
+    let (bar, template) = match total {
+        Some(t) if unit_bytes => (
+            indicatif::ProgressBar::new(t),
+            "{msg:>9} [{bar:36}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        ),
+        Some(t) => (
+            indicatif::ProgressBar::new(t),
+            "{msg:>9} [{bar:36}] {human_pos}/{human_len} records {per_sec} ETA {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{msg:>9} {spinner} {bytes} {bytes_per_sec} {elapsed}",
+        ),
+    };
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>8} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(template)
+            .expect("static template")
+            .progress_chars("=> "),
     );
-    bar.set_message("building");
+    bar.set_message(what.to_string());
     Some(bar)
 }
 
-/// Hash kind from the first non-empty line.
-fn detect_kind(path: &Path, data: &[u8]) -> Result<HashKind> {
+/// Hash kind from the first non-empty line of a dump.
+fn detect_kind(path: &Path, data: &[u8], range_file: bool) -> Result<HashKind> {
     for (i, line) in data.split(|&b| b == b'\n').enumerate().take(1000) {
         if line.is_empty() || line == b"\r" {
             continue;
         }
-        return sniff_dump_kind(line).ok_or_else(|| Error::BadLine {
+        let sniffed = if range_file {
+            let colon = line.iter().position(|&b| b == b':');
+            colon.and_then(|c| HashKind::from_hex_len(c + 5))
+        } else {
+            sniff_dump_kind(line)
+        };
+        return sniffed.ok_or_else(|| Error::BadLine {
             path: path.to_path_buf(),
             line: i as u64 + 1,
             reason: format!(
-                "cannot tell the hash kind: expected HASH:COUNT with a 40-hex (SHA-1) or 32-hex (NTLM) hash, got {:?} \
-                 (use --kind to force one)",
+                "cannot tell the hash kind: expected {} with a {} hash, got {:?} (use --kind to force one)",
+                if range_file { "SUFFIX:COUNT" } else { "HASH:COUNT" },
+                if range_file {
+                    "35-hex (SHA-1) or 27-hex (NTLM)"
+                } else {
+                    "40-hex (SHA-1) or 32-hex (NTLM)"
+                },
                 crate::parse::truncate_for_message(line)
             ),
         });
@@ -255,20 +466,19 @@ struct Estimate {
     count_hist: [u64; 65],
 }
 
-/// Estimates the record count from the first megabyte: its share of
-/// non-padding records times the input size. Dumps sorted by hash have counts
-/// unrelated to position, so the sample's count histogram is representative.
-fn estimate_input(kind: HashKind, data: &[u8]) -> Estimate {
-    let sample_end = if data.len() <= 1 << 20 {
-        data.len()
-    } else {
-        memchr::memrchr(b'\n', &data[..1 << 20]).map_or(data.len(), |p| p + 1)
-    };
-    let sample = &data[..sample_end];
+/// Estimates the record count of `total_bytes` of input from a sample: the
+/// sample's share of non-padding records times the input size. Dumps sorted
+/// by hash have counts unrelated to position, so the sample's count
+/// histogram is representative.
+fn estimate_from_sample(kind: HashKind, format: LineFormat, sample: &[u8], total_bytes: u64) -> Estimate {
     let mut hist = [0u64; 65];
     let mut records = 0u64;
     for line in sample.split(|&b| b == b'\n') {
-        if let Ok(r) = parse_dump_line(kind, line)
+        let parsed = match format {
+            LineFormat::Range { prefix } => parse_range_line(kind, prefix, line),
+            _ => parse_dump_line(kind, line),
+        };
+        if let Ok(r) = parsed
             && r.count > 0
         {
             records += 1;
@@ -278,7 +488,7 @@ fn estimate_input(kind: HashKind, data: &[u8]) -> Estimate {
     let scaled = if sample.is_empty() {
         0
     } else {
-        (records as u128 * data.len() as u128 / sample.len() as u128) as u64
+        (records as u128 * total_bytes as u128 / sample.len() as u128) as u64
     };
     if records == 0 {
         hist[1] = 1;
@@ -306,126 +516,302 @@ fn split_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
     chunks
 }
 
-/// The result of parsing one chunk.
-struct ParsedChunk<'a> {
-    bytes: u64,
-    data: &'a [u8],
-    /// Records in strictly ascending order, duplicates within the chunk merged.
-    records: Vec<(Key, u64)>,
-    /// Line number (1-based, within the chunk) of the first record.
-    first_record_line: u64,
-    lines: u64,
-    padding: u64,
-    duplicates: u64,
-    /// First problem: line within the chunk, and the error.
-    error: Option<(u64, ChunkError)>,
+/// The bytes of a plain input file: a memory map, or nothing when empty.
+enum MappedInput {
+    Map(memmap2::Mmap),
+    Empty,
 }
 
-enum ChunkError {
-    Bad(String),
-    Unsorted { previous: Key, got: Key },
-    CountOverflow,
-}
-
-fn parse_group<'a>(kind: HashKind, group: &[&'a [u8]]) -> Vec<ParsedChunk<'a>> {
-    group.par_iter().map(|c| parse_chunk(kind, c)).collect()
-}
-
-fn parse_chunk(kind: HashKind, data: &[u8]) -> ParsedChunk<'_> {
-    let mut parsed = ParsedChunk {
-        bytes: data.len() as u64,
-        data,
-        records: Vec::with_capacity(data.len() / (kind.hex_len() + 4)),
-        first_record_line: 0,
-        lines: 0,
-        padding: 0,
-        duplicates: 0,
-        error: None,
-    };
-    let mut rest = data;
-    while !rest.is_empty() {
-        let (line, tail) = match memchr::memchr(b'\n', rest) {
-            Some(p) => (&rest[..p], &rest[p + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        rest = tail;
-        parsed.lines += 1;
-        let record = match parse_dump_line(kind, line) {
-            Ok(r) => r,
-            Err(reason) => {
-                parsed.error = Some((parsed.lines, ChunkError::Bad(reason)));
-                break;
-            }
-        };
-        if record.count == 0 {
-            parsed.padding += 1;
-            continue;
+impl MappedInput {
+    fn open(path: &Path) -> Result<Self> {
+        let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+        if len == 0 {
+            return Ok(MappedInput::Empty);
         }
-        match parsed.records.last_mut() {
-            Some(last) if last.0 == record.key => match last.1.checked_add(record.count) {
-                Some(sum) => {
-                    last.1 = sum;
-                    parsed.duplicates += 1;
-                }
-                None => {
-                    parsed.error = Some((parsed.lines, ChunkError::CountOverflow));
-                    break;
-                }
-            },
-            Some(last) if last.0 > record.key => {
-                let previous = last.0;
-                parsed.error = Some((
-                    parsed.lines,
-                    ChunkError::Unsorted {
-                        previous,
-                        got: record.key,
-                    },
-                ));
-                break;
-            }
-            last => {
-                if last.is_none() {
-                    parsed.first_record_line = parsed.lines;
-                }
-                parsed.records.push((record.key, record.count));
-            }
+        let map = crate::index::map_file(path)?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(MappedInput::Map(map))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            MappedInput::Map(m) => m,
+            MappedInput::Empty => &[],
         }
     }
-    parsed
 }
 
-/// Sequential half of the pipeline: order checks across chunks, duplicate
+/// The fast path: one sorted dump file or range directory, packed as it is parsed.
+fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
+    let display = input.display();
+    let mapped;
+    let mut files = Vec::new();
+    let (pieces, kind, estimate, total_bytes): (Vec<Piece>, HashKind, Estimate, u64) = match input.form {
+        InputForm::PlainFile => {
+            mapped = MappedInput::open(&input.path)?;
+            let data = mapped.bytes();
+            let kind = match opts.kind {
+                Some(k) => k,
+                None => detect_kind(&display, data, false)?,
+            };
+            let sample_end = if data.len() <= 1 << 20 {
+                data.len()
+            } else {
+                memchr::memrchr(b'\n', &data[..1 << 20]).map_or(data.len(), |p| p + 1)
+            };
+            let estimate = estimate_from_sample(kind, LineFormat::Dump, &data[..sample_end], data.len() as u64);
+            let pieces = split_chunks(data, opts.chunk_bytes.max(1))
+                .into_iter()
+                .map(|data| Piece::Bytes { source: 0, data })
+                .collect();
+            (pieces, kind, estimate, data.len() as u64)
+        }
+        InputForm::RangeDir => {
+            files = range_files(&input.path)?;
+            let sizes: Vec<u64> = files
+                .iter()
+                .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).map_err(|e| Error::io(p, e)))
+                .collect::<Result<_>>()?;
+            let total: u64 = sizes.iter().sum();
+            // Sample the first files, up to about a megabyte.
+            let mut sample_records = 0u64;
+            let mut sample_bytes = 0u64;
+            let mut hist = [0u64; 65];
+            let mut kind = opts.kind;
+            for (prefix, path) in files.iter().take(64) {
+                let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                let k = match kind {
+                    Some(k) => k,
+                    None => {
+                        let k = detect_kind(path, &data, true)?;
+                        kind = Some(k);
+                        k
+                    }
+                };
+                let e = estimate_from_sample(k, LineFormat::Range { prefix: *prefix }, &data, data.len() as u64);
+                sample_records += e.records;
+                sample_bytes += data.len() as u64;
+                for (h, x) in hist.iter_mut().zip(e.count_hist.iter()) {
+                    *h += x;
+                }
+                if sample_bytes > 1 << 20 {
+                    break;
+                }
+            }
+            let kind = kind.unwrap_or(HashKind::Sha1);
+            let records = if sample_bytes == 0 {
+                0
+            } else {
+                (sample_records as u128 * total as u128 / sample_bytes as u128) as u64
+            };
+            if hist.iter().all(|&h| h == 0) {
+                hist[1] = 1;
+            }
+            let pieces = files
+                .iter()
+                .enumerate()
+                .map(|(i, (prefix, path))| Piece::RangeFile {
+                    source: i,
+                    prefix: *prefix,
+                    path: path.clone(),
+                })
+                .collect();
+            (
+                pieces,
+                kind,
+                Estimate {
+                    records,
+                    count_hist: hist,
+                },
+                total,
+            )
+        }
+        _ => unreachable!("only plain files and range directories take the sorted path"),
+    };
+    let source_names: Vec<PathBuf> = match input.form {
+        InputForm::RangeDir => files.iter().map(|f| f.1.clone()).collect(),
+        _ => vec![display.clone()],
+    };
+
+    let planned_records = opts.records_hint.unwrap_or(estimate.records);
+    let layout = plan_layout(kind, planned_records, &estimate.count_hist, opts)?;
+    let mut writer = IndexWriter::create(output, layout)?;
+    let progress = progress_bar(opts.progress, Some(total_bytes), "building", true);
+    let settings = ParseSettings {
+        kind,
+        plaintext: false,
+        check_order: true,
+        skip_malformed: opts.skip_malformed,
+    };
+    let mut packer = Packer {
+        names: &source_names,
+        kind,
+        writer: &mut writer,
+        pending: None,
+        current_source: usize::MAX,
+        lines_before: 0,
+        lines: 0,
+        padding_lines: 0,
+        blank_lines: 0,
+        duplicates: 0,
+        skips: SkipLog::default(),
+        hasher: xxhash_rust::xxh3::Xxh3::new(),
+    };
+    let group = rayon::current_num_threads().max(1) * 2;
+    let mut pieces = pieces.into_iter();
+    let mut take_group = || -> Vec<Piece> { pieces.by_ref().take(group).collect() };
+    let parse_group = |g| parse_pieces(settings, g);
+    let first = take_group();
+    let mut current = if first.is_empty() { None } else { Some(parse_group(first)) };
+    while let Some(parsed) = current.take() {
+        check_interrupt()?;
+        let next_group = take_group();
+        // Pack this group while the next one is parsed.
+        let (next, packed) = rayon::join(
+            || (!next_group.is_empty()).then(|| parse_group(next_group)),
+            || packer.pack(&parsed),
+        );
+        packed?;
+        if let Some(p) = &progress {
+            p.inc(parsed.iter().map(|c| c.data.len() as u64).sum());
+        }
+        current = next;
+    }
+    if let Some(pending) = packer.pending.take() {
+        packer.writer.push(pending.0, pending.1)?;
+    }
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    let stats = InputStats {
+        path: display.display().to_string(),
+        form: form_name(input.form).into(),
+        bytes: total_bytes,
+        lines: packer.lines,
+        padding: packer.padding_lines,
+        blank: packer.blank_lines,
+        skipped: packer.skips.total,
+        xxh3: format!("{:016x}", packer.hasher.digest()),
+    };
+    let duplicates = packer.duplicates;
+    let skips = std::mem::take(&mut packer.skips);
+    finish(writer, kind, opts, vec![stats], duplicates, skips, false)
+}
+
+fn form_name(form: InputForm) -> &'static str {
+    match form {
+        InputForm::PlainFile => "dump",
+        InputForm::Gzip => "gzip dump",
+        InputForm::Zstd => "zstd dump",
+        InputForm::SevenZip => "7z dump",
+        InputForm::RangeDir => "range files",
+        InputForm::Stdin => "stdin",
+    }
+}
+
+fn plan_layout(kind: HashKind, records: u64, hist: &[u64; 65], opts: &BuildOptions) -> Result<Layout> {
+    let mut layout = Layout::plan(kind, records, hist, opts.fpp);
+    if let Some(b) = opts.bucket_bits {
+        if b > crate::format::MAX_BUCKET_BITS || b >= kind.bits() {
+            return Err(Error::Usage(format!(
+                "--bucket-bits {b} is out of range (0..={})",
+                crate::format::MAX_BUCKET_BITS
+            )));
+        }
+        layout.bucket_bits = b;
+    }
+    Ok(layout)
+}
+
+/// Writes the build record and completes the index.
+fn finish(
+    writer: IndexWriter,
+    kind: HashKind,
+    opts: &BuildOptions,
+    inputs: Vec<InputStats>,
+    duplicates: u64,
+    skips: SkipLog,
+    sorted_externally: bool,
+) -> Result<BuildSummary> {
+    check_interrupt()?;
+    let records = writer.records_written();
+    let now = std::time::SystemTime::now();
+    let record = serde_json::json!({
+        "pwdex_version": env!("CARGO_PKG_VERSION"),
+        "built_at": humantime::format_rfc3339_seconds(now).to_string(),
+        "built_unix": now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "kind": kind.name(),
+        "records": records,
+        "fpp_target": opts.fpp,
+        "from_plaintext": opts.from_plaintext,
+        "sorted_externally": sorted_externally,
+        "inputs": inputs.iter().map(|i| serde_json::json!({
+            "path": i.path,
+            "form": i.form,
+            "bytes": i.bytes,
+            "lines": i.lines,
+            "padding_lines": i.padding,
+            "blank_lines": i.blank,
+            "malformed_skipped": i.skipped,
+            "xxh3": i.xxh3,
+        })).collect::<Vec<_>>(),
+        "duplicates_merged": duplicates,
+        "malformed_skipped": skips.total,
+    });
+    let params = writer.finish(&record)?;
+    Ok(BuildSummary {
+        params,
+        input_bytes: inputs.iter().map(|i| i.bytes).sum(),
+        lines: inputs.iter().map(|i| i.lines).sum(),
+        padding_lines: inputs.iter().map(|i| i.padding).sum(),
+        duplicates_merged: duplicates,
+        malformed_skipped: skips.total,
+        malformed_examples: skips.examples,
+        sorted_externally,
+        seconds: 0.0,
+    })
+}
+
+/// Sequential half of the fast path: order checks across chunks, duplicate
 /// merging across chunks, and writing.
 struct Packer<'p, 'w> {
-    path: &'p Path,
+    names: &'p [PathBuf],
     kind: HashKind,
     writer: &'w mut IndexWriter,
     /// The last record seen, held back in case the next chunk repeats it.
     pending: Option<(Key, u64)>,
+    current_source: usize,
     lines_before: u64,
+    lines: u64,
     padding_lines: u64,
+    blank_lines: u64,
     duplicates: u64,
-    hasher: Xxh3,
+    skips: SkipLog,
+    hasher: xxhash_rust::xxh3::Xxh3,
 }
 
 impl Packer<'_, '_> {
-    fn pack(&mut self, chunks: &[ParsedChunk], _last_group: bool) -> Result<()> {
+    fn pack(&mut self, chunks: &[ParsedChunk]) -> Result<()> {
         for chunk in chunks {
-            self.hasher.update(chunk.data);
+            if chunk.source != self.current_source {
+                self.current_source = chunk.source;
+                self.lines_before = 0;
+            }
+            let path = &self.names[chunk.source];
+            self.hasher.update(&chunk.data);
+            for (line, reason) in &chunk.skipped {
+                self.skips.note(path, self.lines_before + line, reason);
+            }
             if let Some((first, _)) = chunk.records.first()
                 && let Some((prev, count)) = self.pending
             {
                 if *first < prev {
-                    return Err(self.unsorted(
-                        self.lines_before + chunk.first_record_line,
-                        prev,
-                        *first,
-                    ));
+                    return Err(unsorted(self.kind, path, self.lines_before + chunk.first_record_line, prev, *first));
                 }
                 if *first == prev {
-                    let sum = count.checked_add(chunk.records[0].1).ok_or_else(|| {
-                        self.overflow(self.lines_before + chunk.first_record_line)
-                    })?;
+                    let sum = count
+                        .checked_add(chunk.records[0].1)
+                        .ok_or_else(|| overflow(path, self.lines_before + chunk.first_record_line))?;
                     self.pending = Some((prev, sum));
                     self.duplicates += 1;
                 }
@@ -441,40 +827,273 @@ impl Packer<'_, '_> {
                 }
             }
             if let Some((line, error)) = &chunk.error {
-                let line = self.lines_before + line;
-                return Err(match error {
-                    ChunkError::Bad(reason) => Error::BadLine {
-                        path: self.path.to_path_buf(),
-                        line,
-                        reason: reason.clone(),
-                    },
-                    ChunkError::Unsorted { previous, got } => self.unsorted(line, *previous, *got),
-                    ChunkError::CountOverflow => self.overflow(line),
-                });
+                return Err(chunk_error(self.kind, path, self.lines_before + line, error));
             }
             self.lines_before += chunk.lines;
+            self.lines += chunk.lines;
             self.padding_lines += chunk.padding;
+            self.blank_lines += chunk.blank;
             self.duplicates += chunk.duplicates;
         }
         Ok(())
     }
+}
 
-    fn unsorted(&self, line: u64, previous: Key, got: Key) -> Error {
-        Error::Unsorted {
-            path: self.path.to_path_buf(),
+fn chunk_error(kind: HashKind, path: &Path, line: u64, error: &ChunkError) -> Error {
+    match error {
+        ChunkError::Bad(reason) => Error::BadLine {
+            path: path.to_path_buf(),
             line,
-            previous: previous.to_hex(self.kind),
-            got: got.to_hex(self.kind),
+            reason: reason.clone(),
+        },
+        ChunkError::Unsorted { previous, got } => unsorted(kind, path, line, *previous, *got),
+        ChunkError::CountOverflow => overflow(path, line),
+        ChunkError::Io(p, e) => Error::io(p, io::Error::new(e.kind(), e.to_string())),
+    }
+}
+
+fn unsorted(kind: HashKind, path: &Path, line: u64, previous: Key, got: Key) -> Error {
+    Error::Unsorted {
+        path: path.to_path_buf(),
+        line,
+        previous: previous.to_hex(kind),
+        got: got.to_hex(kind),
+    }
+}
+
+fn overflow(path: &Path, line: u64) -> Error {
+    Error::BadLine {
+        path: path.to_path_buf(),
+        line,
+        reason: "the sum of this hash's counts exceeds 2^64".into(),
+    }
+}
+
+/// State of the sort path while inputs are read.
+struct SortState {
+    kind: Option<HashKind>,
+    tmp_dir: PathBuf,
+    memory_bytes: usize,
+    runs: Option<RunBuilder>,
+    skips: SkipLog,
+    duplicates: u64,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl SortState {
+    /// The kind, detecting it from `sample` when not yet known.
+    fn kind_from(&mut self, path: &Path, sample: &[u8], range_file: bool) -> Result<HashKind> {
+        let kind = match self.kind {
+            Some(k) => k,
+            None => detect_kind(path, sample, range_file)?,
+        };
+        self.kind = Some(kind);
+        if self.runs.is_none() {
+            self.runs = Some(RunBuilder::new(kind, &self.tmp_dir, self.memory_bytes));
         }
+        Ok(kind)
     }
 
-    fn overflow(&self, line: u64) -> Error {
-        Error::BadLine {
-            path: self.path.to_path_buf(),
-            line,
-            reason: "the sum of this hash's counts exceeds 2^64".into(),
+    /// Takes parsed chunks of one input; `line_base` is the number of lines
+    /// of the same file before them.
+    fn absorb(&mut self, parsed: Vec<ParsedChunk>, stats: &mut InputStats, path: &Path, mut line_base: u64) -> Result<()> {
+        let kind = self.kind.unwrap_or(HashKind::Sha1);
+        let runs = self.runs.as_mut().expect("run builder exists once the kind is known");
+        for chunk in &parsed {
+            for (line, reason) in &chunk.skipped {
+                self.skips.note(path, line_base + line, reason);
+            }
+            if let Some((line, error)) = &chunk.error {
+                return Err(chunk_error(kind, path, line_base + line, error));
+            }
+            runs.extend(&chunk.records)?;
+            line_base += chunk.lines;
+            stats.lines += chunk.lines;
+            stats.padding += chunk.padding;
+            stats.blank += chunk.blank;
+            stats.skipped += chunk.skipped.len() as u64;
+            self.duplicates += chunk.duplicates;
+            if let Some(p) = &self.progress {
+                p.inc(chunk.data.len() as u64);
+            }
+        }
+        check_interrupt()
+    }
+}
+
+/// The sort path: every input through the external sort, then one merge.
+fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
+    let total_size: Option<u64> = inputs.iter().map(|i| i.size()).sum();
+    let mut state = SortState {
+        kind: opts.kind,
+        tmp_dir: opts.tmp_dir.clone().unwrap_or_else(|| out_dir(output)),
+        memory_bytes: opts.memory_bytes,
+        runs: None,
+        skips: SkipLog::default(),
+        duplicates: 0,
+        progress: progress_bar(opts.progress, total_size, "reading", true),
+    };
+    let group_size = rayon::current_num_threads().max(1) * 2;
+    let mut all_stats = Vec::new();
+
+    for input in inputs {
+        let display = input.display();
+        let hasher = new_hasher();
+        let mut stats = InputStats {
+            path: display.display().to_string(),
+            form: form_name(input.form).into(),
+            bytes: input.size().unwrap_or(0),
+            ..InputStats::default()
+        };
+        match input.form {
+            InputForm::RangeDir => {
+                let files = range_files(&input.path)?;
+                if let Some((_, first)) = files.first() {
+                    let data = std::fs::read(first).map_err(|e| Error::io(first, e))?;
+                    state.kind_from(first, &data, true)?;
+                } else {
+                    state.kind_from(&display, b"", true)?;
+                }
+                let settings = settings_for(state.kind.expect("kind known"), opts);
+                for group in files.chunks(64) {
+                    let parsed: Vec<ParsedChunk> = group
+                        .par_iter()
+                        .map(|(prefix, path)| {
+                            parse_piece(
+                                settings,
+                                Piece::RangeFile {
+                                    source: 0,
+                                    prefix: *prefix,
+                                    path: path.clone(),
+                                },
+                            )
+                        })
+                        .collect();
+                    let mut h = hasher.lock().expect("hasher lock");
+                    for chunk in &parsed {
+                        h.update(&chunk.data);
+                    }
+                    drop(h);
+                    // Line numbers restart in every range file.
+                    for ((_, path), chunk) in group.iter().zip(parsed) {
+                        state.absorb(vec![chunk], &mut stats, path, 0)?;
+                    }
+                }
+            }
+            InputForm::PlainFile => {
+                let mapped = MappedInput::open(&input.path)?;
+                let data = mapped.bytes();
+                hasher.lock().expect("hasher lock").update(data);
+                let kind = state.kind_from(&display, data, false)?;
+                let settings = settings_for(kind, opts);
+                for group in split_chunks(data, opts.chunk_bytes.max(1)).chunks(group_size) {
+                    let parsed: Vec<ParsedChunk> = group
+                        .par_iter()
+                        .map(|c| parse_piece(settings, Piece::Bytes { source: 0, data: c }))
+                        .collect();
+                    let base = stats.lines;
+                    state.absorb(parsed, &mut stats, &display, base)?;
+                }
+            }
+            _ => {
+                let mut stream = input.open_stream(hasher.clone())?;
+                let mut carry: Vec<u8> = Vec::new();
+                let block_bytes = (opts.chunk_bytes.max(1) * group_size).max(1 << 16);
+                loop {
+                    let mut block = std::mem::take(&mut carry);
+                    let start = block.len();
+                    block.resize(start + block_bytes, 0);
+                    let n = read_full(&mut stream, &mut block[start..]).map_err(|e| Error::io(&display, e))?;
+                    block.truncate(start + n);
+                    let eof = n == 0;
+                    if !eof {
+                        // Keep the partial last line for the next block.
+                        match memchr::memrchr(b'\n', &block) {
+                            Some(p) => carry = block.split_off(p + 1),
+                            None => {
+                                carry = block;
+                                continue;
+                            }
+                        }
+                    }
+                    if block.is_empty() && eof {
+                        break;
+                    }
+                    let kind = state.kind_from(&display, &block, false)?;
+                    let settings = settings_for(kind, opts);
+                    let parsed: Vec<ParsedChunk> = split_chunks(&block, opts.chunk_bytes.max(1))
+                        .into_par_iter()
+                        .map(|c| parse_piece(settings, Piece::Owned { source: 0, data: c.to_vec() }))
+                        .collect();
+                    let base = stats.lines;
+                    state.absorb(parsed, &mut stats, &display, base)?;
+                    if eof {
+                        break;
+                    }
+                }
+                if input.form == InputForm::Stdin {
+                    stats.bytes = 0;
+                }
+            }
+        }
+        stats.xxh3 = format!("{:016x}", hasher.lock().expect("hasher lock").digest());
+        all_stats.push(stats);
+    }
+    if let Some(p) = &state.progress {
+        p.finish_and_clear();
+    }
+    let kind = state.kind.unwrap_or(HashKind::Sha1);
+    let runs = state
+        .runs
+        .take()
+        .unwrap_or_else(|| RunBuilder::new(kind, &state.tmp_dir, state.memory_bytes));
+    let (mut merger, mut hist, upper_bound) = runs.finish()?;
+    if hist.iter().all(|&h| h == 0) {
+        hist[1] = 1;
+    }
+    let planned = opts.records_hint.unwrap_or(upper_bound);
+    let layout = plan_layout(kind, planned, &hist, opts)?;
+    let mut writer = IndexWriter::create(output, layout)?;
+    let progress = progress_bar(opts.progress, Some(upper_bound), "merging", false);
+    let mut n = 0u64;
+    while let Some((key, count)) = merger.next_record()? {
+        writer.push(key, count)?;
+        n += 1;
+        if n % (1 << 20) == 0 {
+            check_interrupt()?;
+            if let Some(p) = &progress {
+                p.set_position(n);
+            }
         }
     }
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    let duplicates = state.duplicates + upper_bound.saturating_sub(n);
+    finish(writer, kind, opts, all_stats, duplicates, std::mem::take(&mut state.skips), true)
+}
+
+fn settings_for(kind: HashKind, opts: &BuildOptions) -> ParseSettings {
+    ParseSettings {
+        kind,
+        plaintext: opts.from_plaintext,
+        check_order: false,
+        skip_malformed: opts.skip_malformed,
+    }
+}
+
+/// Reads until `buf` is full or the stream ends.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -491,5 +1110,18 @@ mod tests {
                 assert_eq!(*c.last().unwrap(), b'\n');
             }
         }
+    }
+
+    #[test]
+    fn range_lines() {
+        let k = HashKind::Sha1;
+        let r = parse_range_line(k, 0x5BAA6, b"1E4C9B93F3F0682250B6CF8331B7EE68FD8:10434004\r").unwrap();
+        assert_eq!(r.key.to_hex(k), "5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8");
+        assert_eq!(r.count, 10434004);
+        assert_eq!(parse_range_line(k, 0x5BAA6, b"1E4C9B93F3F0682250B6CF8331B7EE68FD8:1,234").unwrap().count, 1234);
+        assert!(parse_range_line(k, 0, b"ABC:1").unwrap_err().contains("expected 35"));
+        let n = HashKind::Ntlm;
+        let r = parse_range_line(n, 0x8846F, b"7EAEE8FB117AD06BDD830B7586C:2").unwrap();
+        assert_eq!(r.key.to_hex(n), "8846F7EAEE8FB117AD06BDD830B7586C");
     }
 }

@@ -41,7 +41,9 @@ the worst bug this crate can have; a missed one the second worst.
 - [`bits`]: bit packing shared by the writer and the reader.
 - [`filter`]: the split-block Bloom filter front.
 - [`writer`]: streaming, atomic index writer.
-- [`build`]: dump → index.
+- [`sources`]: the forms a corpus comes in (dump, range files, gzip/zstd/7z, stdin).
+- [`extsort`]: external sort of unsorted or multiple inputs within a memory budget.
+- [`build`]: corpus → index.
 - [`index`]: the memory-mapped reader and lookups.
 - [`batch`]: the parallel batch engine behind `check`.
 - [`info`]: what `pwdex info` reports.
@@ -51,12 +53,14 @@ pub mod batch;
 pub mod bits;
 pub mod build;
 pub mod error;
+pub mod extsort;
 pub mod filter;
 pub mod format;
 pub mod hash;
 pub mod index;
 pub mod info;
 pub mod parse;
+pub mod sources;
 pub mod writer;
 
 pub use error::{Error, Result};

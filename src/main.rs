@@ -11,7 +11,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 
 use pwdex::batch::{CheckStats, Malformed, OutputMode, check_stream};
-use pwdex::build::{BuildOptions, build};
+use pwdex::build::{BuildOptions, build_many};
 use pwdex::info::IndexInfo;
 use pwdex::{Error, HashKind, Index};
 
@@ -43,7 +43,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Build an index from a Pwned Passwords dump (HASH:COUNT lines, sorted by hash).
+    /// Build an index from Pwned Passwords dumps, range directories or plaintext lists.
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
     /// Check hashes (one per line) against an index; prints found ones as HASH:COUNT.
@@ -56,14 +56,32 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct BuildArgs {
-    /// The dump: HASH:COUNT lines, 40-hex SHA-1 or 32-hex NTLM, sorted by hash; `-` for stdin.
-    dump: PathBuf,
+    /// Inputs, merged into one index: dump files (HASH:COUNT lines, 40-hex SHA-1 or 32-hex
+    /// NTLM, sorted or not, plain or .gz/.zst/.7z), directories of XXXXX.txt range files,
+    /// or `-` for stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
     /// Where to write the index (replaced atomically when the build succeeds).
     #[arg(short, long)]
     output: PathBuf,
-    /// Hash kind; detected from the first line when omitted.
+    /// Hash kind; detected from the first line when omitted (required with --from-plaintext).
     #[arg(long)]
     kind: Option<HashKind>,
+    /// Inputs are plaintext passwords, one per line (UTF-8), hashed with --kind and counted.
+    #[arg(long)]
+    from_plaintext: bool,
+    /// Skip malformed lines (each reported, up to 20, with the total) instead of stopping.
+    #[arg(long)]
+    skip_malformed: bool,
+    /// Refuse unsorted input instead of sorting it.
+    #[arg(long)]
+    sorted: bool,
+    /// Memory budget of the external sort, e.g. 512M, 2G.
+    #[arg(long, default_value = "2G", value_parser = parse_size)]
+    memory: usize,
+    /// Directory for temporary sort runs (default: beside the output).
+    #[arg(long)]
+    tmp_dir: Option<PathBuf>,
     /// Target false-positive rate of the Bloom-filter front.
     #[arg(long, default_value_t = pwdex::filter::DEFAULT_FPP)]
     fpp: f64,
@@ -73,6 +91,28 @@ struct BuildArgs {
     /// No progress bar or summary.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// Parses a byte size: a number with an optional K, M, G or T suffix (powers of 1024).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let value: usize = digits.parse().map_err(|_| format!("{text:?} is not a size like 512M or 2G"))?;
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{text:?}: unknown unit; use K, M, G or T")),
+    };
+    value
+        .checked_mul(1 << shift)
+        .filter(|&v| v >= 1 << 20)
+        .ok_or_else(|| format!("{text:?}: must be at least 1M"))
 }
 
 #[derive(Args, Debug)]
@@ -121,32 +161,50 @@ fn main() -> ExitCode {
 
 fn run_build(args: BuildArgs) -> Result<u8, Error> {
     if !(args.fpp > 0.0 && args.fpp < 1.0) {
-        return Err(Error::Usage(format!(
-            "--fpp must be between 0 and 1, got {}",
-            args.fpp
-        )));
+        return Err(Error::Usage(format!("--fpp must be between 0 and 1, got {}", args.fpp)));
     }
+    // Ctrl-C: stop at the next chunk, so temporary files are removed and
+    // the previous index stays in place.
+    let _ = ctrlc::set_handler(pwdex::build::interrupt);
     let opts = BuildOptions {
         kind: args.kind,
         fpp: args.fpp,
         bucket_bits: args.bucket_bits,
         progress: !args.quiet,
+        require_sorted: args.sorted,
+        skip_malformed: args.skip_malformed,
+        memory_bytes: args.memory,
+        tmp_dir: args.tmp_dir.clone(),
+        from_plaintext: args.from_plaintext,
         ..BuildOptions::default()
     };
-    let summary = build(&args.dump, &args.output, &opts)?;
+    let summary = build_many(&args.inputs, &args.output, &opts)?;
+    for example in &summary.malformed_examples {
+        eprintln!("pwdex: skipped {example}");
+    }
+    if summary.malformed_skipped > summary.malformed_examples.len() as u64 {
+        eprintln!(
+            "pwdex: ... and {} more malformed lines skipped",
+            summary.malformed_skipped - summary.malformed_examples.len() as u64
+        );
+    }
     if !args.quiet {
         let p = &summary.params;
         eprintln!(
-            "pwdex: built {} ({} {} records from {} lines, {} padding, {} duplicates merged) in {:.2} s ({:.0} MB/s)",
+            "pwdex: built {} ({} {} records from {} lines: {} padding, {} duplicates merged, {} malformed skipped{}) in {:.2} s ({:.0} MB/s)",
             args.output.display(),
             p.records,
             p.kind,
             summary.lines,
             summary.padding_lines,
             summary.duplicates_merged,
+            summary.malformed_skipped,
+            if summary.sorted_externally { ", sorted" } else { "" },
             summary.seconds,
             summary.input_bytes as f64 / 1e6 / summary.seconds.max(1e-9)
         );
+    } else if summary.malformed_skipped > 0 {
+        eprintln!("pwdex: {} malformed lines skipped", summary.malformed_skipped);
     }
     Ok(EXIT_OK)
 }

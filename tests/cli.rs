@@ -139,10 +139,10 @@ fn bad_dump_line_names_file_and_line_and_keeps_the_old_index() {
             "index changed after failed build"
         );
     }
-    // Unsorted input is refused with the line of the first out-of-order hash.
+    // With --sorted, unsorted input is refused with the line of the first out-of-order hash.
     lines.swap(700, 701);
     let dump = write(dir.path(), "unsorted.txt", lines.join("\n") + "\n");
-    let o = run(&["build", p(&dump), "-o", p(&index), "-q"], b"");
+    let o = run(&["build", p(&dump), "-o", p(&index), "-q", "--sorted"], b"");
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unsorted.txt:702:"), "{}", stderr(&o));
     assert!(stderr(&o).contains("sorted"), "{}", stderr(&o));

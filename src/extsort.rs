@@ -1,0 +1,255 @@
+/*!
+External sort for inputs that are not one sorted dump: unsorted files
+(ordered-by-count releases, custom lists), several inputs merged into one
+index, compressed streams, plaintext lists.
+
+Records are gathered in a buffer bounded by the memory budget; a full buffer
+is sorted on all cores, its duplicates merged (counts summed), and written as
+a *run* to an unnamed temporary file (`O_TMPFILE`-style, so the kernel deletes
+it whatever happens to the process, `kill -9` included). The runs are then
+merged with a heap, summing duplicates across runs, into the index writer.
+
+A run record is the hash's bytes followed by the count as a little-endian u64.
+*/
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::hash::{HashKind, Key};
+
+/// Bytes of memory per buffered record (key + count).
+pub const BYTES_PER_BUFFERED_RECORD: usize = std::mem::size_of::<(Key, u64)>();
+
+/// Collects records into sorted runs.
+pub struct RunBuilder {
+    kind: HashKind,
+    tmp_dir: PathBuf,
+    capacity: usize,
+    buffer: Vec<(Key, u64)>,
+    runs: Vec<Run>,
+    /// Histogram of count bit lengths of the merged run records.
+    pub count_hist: [u64; 65],
+}
+
+/// A sorted run on disk.
+struct Run {
+    file: File,
+    records: u64,
+}
+
+impl RunBuilder {
+    /// A builder keeping at most `memory_bytes` of records in memory.
+    pub fn new(kind: HashKind, tmp_dir: &Path, memory_bytes: usize) -> Self {
+        let capacity = (memory_bytes / BYTES_PER_BUFFERED_RECORD).max(1024);
+        RunBuilder {
+            kind,
+            tmp_dir: tmp_dir.to_path_buf(),
+            capacity,
+            buffer: Vec::new(),
+            runs: Vec::new(),
+            count_hist: [0; 65],
+        }
+    }
+
+    /// Adds records; spills a run when the buffer is full.
+    pub fn extend(&mut self, records: &[(Key, u64)]) -> Result<()> {
+        let mut rest = records;
+        while !rest.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve_exact(self.capacity.min(rest.len().max(1 << 16)));
+            }
+            let room = self.capacity - self.buffer.len();
+            let take = room.min(rest.len());
+            if self.buffer.len() + take > self.buffer.capacity() {
+                let want = (self.buffer.len() + take).max(self.buffer.capacity() * 2).min(self.capacity);
+                self.buffer.reserve_exact(want - self.buffer.len());
+            }
+            self.buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buffer.len() == self.capacity {
+                self.spill()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sorts the buffer, merges duplicates and writes it as a run.
+    fn spill(&mut self) -> Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let mut records = std::mem::take(&mut self.buffer);
+        // Most inputs reaching here are unsorted; sorted ones cost a linear check.
+        if !records.windows(2).all(|w| w[0].0 <= w[1].0) {
+            records.par_sort_unstable_by_key(|r| r.0);
+        }
+        let merged = merge_sorted_duplicates(&mut records)?;
+        let mut file = tempfile::tempfile_in(&self.tmp_dir).map_err(|e| Error::io(&self.tmp_dir, e))?;
+        {
+            let mut out = BufWriter::with_capacity(1 << 20, &mut file);
+            let n = self.kind.byte_len();
+            for (key, count) in &records[..merged] {
+                self.count_hist[64 - count.leading_zeros() as usize] += 1;
+                out.write_all(&key.to_bytes(self.kind)[..n])
+                    .and_then(|_| out.write_all(&count.to_le_bytes()))
+                    .map_err(|e| Error::io(&self.tmp_dir, e))?;
+            }
+            out.flush().map_err(|e| Error::io(&self.tmp_dir, e))?;
+        }
+        file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(&self.tmp_dir, e))?;
+        self.runs.push(Run {
+            file,
+            records: merged as u64,
+        });
+        // Keep the allocation for the next run.
+        records.clear();
+        self.buffer = records;
+        Ok(())
+    }
+
+    /// Upper bound of the distinct records (exact when runs do not overlap).
+    pub fn records_upper_bound(&self) -> u64 {
+        self.runs.iter().map(|r| r.records).sum()
+    }
+
+    /// Spills what is left and returns a merger over all runs, the count
+    /// bit-length histogram and the upper bound of distinct records.
+    pub fn finish(mut self) -> Result<(RunMerger, [u64; 65], u64)> {
+        self.spill()?;
+        self.buffer = Vec::new();
+        let upper_bound = self.records_upper_bound();
+        let hist = self.count_hist;
+        let kind = self.kind;
+        let mut readers = Vec::with_capacity(self.runs.len());
+        for run in self.runs {
+            readers.push(RunReader {
+                reader: BufReader::with_capacity(1 << 20, run.file),
+                kind,
+            });
+        }
+        let mut merger = RunMerger {
+            readers,
+            heap: BinaryHeap::new(),
+            tmp_dir: self.tmp_dir,
+        };
+        for i in 0..merger.readers.len() {
+            merger.refill(i)?;
+        }
+        Ok((merger, hist, upper_bound))
+    }
+}
+
+/// Sorts nothing; merges adjacent equal keys of a sorted slice in place
+/// (summing counts) and returns the number of distinct records kept.
+fn merge_sorted_duplicates(records: &mut [(Key, u64)]) -> Result<usize> {
+    let mut kept = 0usize;
+    for i in 0..records.len() {
+        if kept > 0 && records[kept - 1].0 == records[i].0 {
+            records[kept - 1].1 = records[kept - 1]
+                .1
+                .checked_add(records[i].1)
+                .ok_or_else(|| count_overflow(&records[i].0))?;
+        } else {
+            records[kept] = records[i];
+            kept += 1;
+        }
+    }
+    Ok(kept)
+}
+
+fn count_overflow(_key: &Key) -> Error {
+    Error::Usage("the counts of one hash add up to more than 2^64".into())
+}
+
+struct RunReader {
+    reader: BufReader<File>,
+    kind: HashKind,
+}
+
+impl RunReader {
+    fn next(&mut self) -> io::Result<Option<(Key, u64)>> {
+        let n = self.kind.byte_len();
+        let mut buf = [0u8; 28];
+        match self.reader.read_exact(&mut buf[..n + 8]) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let key = Key::from_bytes(self.kind, &buf[..n]);
+        let count = u64::from_le_bytes(buf[n..n + 8].try_into().unwrap());
+        Ok(Some((key, count)))
+    }
+}
+
+/// K-way merge of sorted runs, summing duplicate keys.
+pub struct RunMerger {
+    readers: Vec<RunReader>,
+    heap: BinaryHeap<Reverse<(Key, u64, usize)>>,
+    tmp_dir: PathBuf,
+}
+
+impl RunMerger {
+    fn refill(&mut self, i: usize) -> Result<()> {
+        if let Some((key, count)) = self.readers[i].next().map_err(|e| Error::io(&self.tmp_dir, e))? {
+            self.heap.push(Reverse((key, count, i)));
+        }
+        Ok(())
+    }
+
+    /// The next distinct record in key order, with its summed count.
+    pub fn next_record(&mut self) -> Result<Option<(Key, u64)>> {
+        let Some(Reverse((key, mut count, i))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        self.refill(i)?;
+        while let Some(Reverse((k, c, j))) = self.heap.peek().copied() {
+            if k != key {
+                break;
+            }
+            self.heap.pop();
+            count = count.checked_add(c).ok_or_else(|| count_overflow(&key))?;
+            self.refill(j)?;
+        }
+        Ok(Some((key, count)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_merge_into_sorted_distinct_records_with_summed_counts() {
+        let kind = HashKind::Ntlm;
+        let dir = tempfile::tempdir().unwrap();
+        // Tiny memory budget: many runs.
+        let mut builder = RunBuilder::new(kind, dir.path(), 0);
+        let mut reference = std::collections::BTreeMap::new();
+        let mut x = 7u64;
+        let mut batch = Vec::new();
+        for i in 0..20_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let key = Key::from_limbs(0, x >> 50, i % 3000); // many duplicates
+            batch.push((key, i + 1));
+            *reference.entry(key).or_insert(0u64) += i + 1;
+            if batch.len() == 777 {
+                builder.extend(&batch).unwrap();
+                batch.clear();
+            }
+        }
+        builder.extend(&batch).unwrap();
+        let (mut merger, _, _) = builder.finish().unwrap();
+        let mut merged = Vec::new();
+        while let Some(r) = merger.next_record().unwrap() {
+            merged.push(r);
+        }
+        let expected: Vec<(Key, u64)> = reference.into_iter().collect();
+        assert_eq!(merged, expected);
+    }
+}

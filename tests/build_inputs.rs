@@ -1,0 +1,210 @@
+//! Every form the corpus comes in builds an index that answers identically
+//! and exactly: range directories with padding, lower-case LF files, gzip,
+//! zstd and 7z copies, shuffled (unsorted) lines, several inputs merged,
+//! plaintext lists; and bad input fails cleanly.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use pwdex::HashKind;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn build(inputs: &[&Path], index: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<&str> = vec!["build"];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["-o", index.to_str().unwrap(), "-q"]);
+    args.extend(extra);
+    run(&args, b"")
+}
+
+fn check_all(index: &Path, queries: &str) -> String {
+    let o = run(&["check", "-i", index.to_str().unwrap(), "--all", "-q"], queries.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Writes range files (CRLF) for a corpus, with count-0 padding lines when asked.
+fn write_ranges(dir: &Path, kind: HashKind, corpus: &Corpus, padding: bool) -> PathBuf {
+    let root = dir.join("ranges");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut files: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut rng = Rng(99);
+    for (k, c) in corpus {
+        let hex = k.to_hex(kind);
+        files.entry(hex[..5].to_string()).or_default().push(format!("{}:{}", &hex[5..], c));
+    }
+    for (prefix, mut lines) in files {
+        if padding {
+            for _ in 0..5 {
+                let pad = rng.key(kind).to_hex(kind);
+                lines.push(format!("{}:0", &pad[5..]));
+            }
+            lines.sort();
+        }
+        std::fs::write(root.join(format!("{prefix}.txt")), lines.join("\r\n") + "\r\n").unwrap();
+    }
+    root
+}
+
+#[test]
+fn every_form_of_one_corpus_answers_identically() {
+    for kind in [HashKind::Sha1, HashKind::Ntlm] {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = random_corpus(kind, 30_000, 11);
+        let qs = queries(kind, &corpus, 5_000, 12);
+        let qtext = query_text(kind, &qs);
+        let expected = expected_all(kind, &corpus, &qs);
+        let text = dump_text(kind, &corpus, true, false);
+
+        let mut forms: Vec<(&str, Vec<PathBuf>, Vec<&str>)> = Vec::new();
+        let plain = write(dir.path(), "plain.txt", &text);
+        forms.push(("plain", vec![plain.clone()], vec![]));
+        forms.push(("ranges+padding", vec![write_ranges(dir.path(), kind, &corpus, true)], vec![]));
+        let lower = write(dir.path(), "lower.txt", dump_text(kind, &corpus, false, true));
+        forms.push(("lower LF", vec![lower], vec![]));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        forms.push(("gzip", vec![write(dir.path(), "dump.txt.gz", gz.finish().unwrap())], vec![]));
+        let zst = zstd::encode_all(text.as_bytes(), 1).unwrap();
+        forms.push(("zstd", vec![write(dir.path(), "dump.zst", zst)], vec![]));
+        let seven = dir.path().join("dump.7z");
+        let inner = write(dir.path(), "inner.txt", &text);
+        sevenz_rust2::compress_to_path(&inner, &seven).unwrap();
+        forms.push(("7z", vec![seven], vec![]));
+        let mut shuffled: Vec<&str> = text.lines().collect();
+        let mut rng = Rng(13);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+        let shuffled_text = shuffled.join("\n") + "\n";
+        forms.push(("shuffled", vec![write(dir.path(), "shuffled.txt", &shuffled_text)], vec![]));
+        // A tiny memory budget forces many sort runs.
+        forms.push((
+            "shuffled, many runs",
+            vec![dir.path().join("shuffled.txt")],
+            vec!["--memory", "1M"],
+        ));
+        let half = shuffled.len() / 2;
+        let a = write(dir.path(), "a.txt", shuffled[..half].join("\n") + "\n");
+        let b = write(dir.path(), "b.txt", shuffled[half..].join("\n") + "\n");
+        forms.push(("two files", vec![a, b], vec![]));
+
+        for (name, inputs, extra) in forms {
+            let index = dir.path().join(format!("{}.pwdex", name.replace([' ', ',', '+'], "_")));
+            let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+            let o = build(&refs, &index, &extra);
+            assert!(o.status.success(), "{kind} {name}: {}", stderr(&o));
+            assert_same_text(&expected, &check_all(&index, &qtext));
+        }
+        // Stdin, unsorted, goes through the sort path too.
+        let index = dir.path().join("stdin.pwdex");
+        let o = run(&["build", "-", "-o", index.to_str().unwrap(), "-q"], shuffled_text.as_bytes());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_same_text(&expected, &check_all(&index, &qtext));
+        // Nothing temporary is left behind.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+#[test]
+fn duplicates_across_inputs_are_summed() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = HashKind::Sha1;
+    let corpus = random_corpus(kind, 2_000, 21);
+    let a = write(dir.path(), "a.txt", dump_text(kind, &corpus, true, false));
+    let b = write(dir.path(), "b.txt", dump_text(kind, &corpus, false, true));
+    let index = dir.path().join("i.pwdex");
+    let o = build(&[&a, &b], &index, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doubled: Corpus = corpus.iter().map(|(k, c)| (*k, c * 2)).collect();
+    let qs = queries(kind, &corpus, 1_000, 22);
+    assert_same_text(&expected_all(kind, &doubled, &qs), &check_all(&index, &query_text(kind, &qs)));
+}
+
+#[test]
+fn plaintext_lists_are_hashed_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = "password\nP@ssw0rd\npassword\nhunter2\r\npässwörd\npassword\n\n";
+    let file = write(dir.path(), "leak.txt", list);
+    for kind in [HashKind::Sha1, HashKind::Ntlm] {
+        let index = dir.path().join(format!("{kind}.pwdex"));
+        let o = build(&[&file], &index, &["--from-plaintext", "--kind", kind.name()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let q: String = ["password", "P@ssw0rd", "hunter2", "pässwörd", "absent"]
+            .iter()
+            .map(|p| kind.hash_plaintext(p.as_bytes()).to_hex(kind) + "\n")
+            .collect();
+        let out = check_all(&index, &q);
+        let counts: Vec<&str> = out.lines().map(|l| l.rsplit(':').next().unwrap()).collect();
+        assert_eq!(counts, ["3", "1", "1", "1", "0"], "{kind}: {out}");
+    }
+    let o = build(&[&file], &dir.path().join("x.pwdex"), &["--from-plaintext"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--kind"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_bad_line_fails_with_file_and_line_or_is_skipped_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = HashKind::Sha1;
+    let corpus = random_corpus(kind, 5_000, 31);
+    let good = write(dir.path(), "good.txt", dump_text(kind, &corpus, true, false));
+    let index = dir.path().join("i.pwdex");
+    assert!(build(&[&good], &index, &[]).status.success());
+    let before = std::fs::read(&index).unwrap();
+    let mut lines: Vec<String> = dump_text(kind, &corpus, true, false).lines().map(String::from).collect();
+    lines[2500] = "this line is broken".into();
+    let text = lines.join("\n") + "\n";
+    let bad = write(dir.path(), "bad.txt", &text);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let bad_gz = write(dir.path(), "bad.txt.gz", gz.finish().unwrap());
+    for input in [&bad, &bad_gz] {
+        let o = build(&[input], &index, &[]);
+        assert_eq!(o.status.code(), Some(1));
+        let name = input.file_name().unwrap().to_str().unwrap();
+        assert!(stderr(&o).contains(&format!("{name}:2501:")), "{}", stderr(&o));
+        assert_eq!(std::fs::read(&index).unwrap(), before, "index changed");
+    }
+    // A mixed-kind line is an error, never silently mixed.
+    lines[2500] = "8846F7EAEE8FB117AD06BDD830B7586C:7".into();
+    let mixed = write(dir.path(), "mixed.txt", lines.join("\n") + "\n");
+    let o = build(&[&mixed], &index, &[]);
+    assert!(stderr(&o).contains("mixed.txt:2501: ntlm hash in a sha1 input"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&index).unwrap(), before);
+
+    // --skip-malformed skips, reports, and records it in the build record.
+    let o = build(&[&bad], &index, &["--skip-malformed"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.txt:2501:"), "{}", stderr(&o));
+    let info = run(&["info", index.to_str().unwrap(), "--json"], b"");
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["build"]["malformed_skipped"], 1);
+    assert_eq!(v["records"], 4_999);
+}
+
+#[test]
+fn range_files_with_wrong_suffix_length_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("00000.txt"), "0005AD76BD555C1D6D771DE417A4B87E4B4:10\r\n").unwrap();
+    std::fs::write(root.join("00001.txt"), "0005AD76BD555C1D6D771DE417A4B87E4B4:10\r\n00A8DAE4228F821FB418F59826079BF368:2\r\n").unwrap();
+    let o = build(&[&root], &dir.path().join("i.pwdex"), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("00001.txt:2: suffix is 34 characters, expected 35"), "{}", stderr(&o));
+    std::fs::write(root.join("notes.md"), "hello").unwrap();
+    let o = build(&[&root], &dir.path().join("i.pwdex"), &[]);
+    assert!(stderr(&o).contains("notes.md"), "{}", stderr(&o));
+}
