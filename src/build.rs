@@ -217,10 +217,10 @@ enum LineFormat {
     Plaintext,
 }
 
-/// A piece of input to parse: borrowed bytes of a mapped file, or a range
-/// file read by the worker that parses it.
+/// A piece of input to parse: bytes of a block read from a stream, or a
+/// range file read by the worker that parses it.
 enum Piece<'a> {
-    Bytes { source: usize, data: &'a [u8] },
+    Borrowed { source: usize, data: &'a [u8] },
     Owned { source: usize, data: Vec<u8> },
     RangeFile { source: usize, prefix: u32, path: PathBuf },
 }
@@ -252,21 +252,23 @@ enum ChunkError {
 
 /// Settings shared by every chunk parse.
 #[derive(Clone, Copy)]
-struct ParseSettings {
+struct ParseSettings<'f> {
+    /// When set, every parsed record's key is inserted here by the worker.
+    filter: Option<&'f crate::filter::FilterBuilder>,
     kind: HashKind,
     plaintext: bool,
     check_order: bool,
     skip_malformed: bool,
 }
 
-fn parse_piece<'a>(s: ParseSettings, piece: Piece<'a>) -> ParsedChunk<'a> {
+fn parse_piece<'a>(s: ParseSettings<'_>, piece: Piece<'a>) -> ParsedChunk<'a> {
     let format_for = |prefix: Option<u32>| match (s.plaintext, prefix) {
         (true, _) => LineFormat::Plaintext,
         (false, Some(prefix)) => LineFormat::Range { prefix },
         (false, None) => LineFormat::Dump,
     };
     match piece {
-        Piece::Bytes { source, data } => parse_chunk(s, format_for(None), source, Cow::Borrowed(data)),
+        Piece::Borrowed { source, data } => parse_chunk(s, format_for(None), source, Cow::Borrowed(data)),
         Piece::Owned { source, data } => parse_chunk(s, format_for(None), source, Cow::Owned(data)),
         Piece::RangeFile { source, prefix, path } => match std::fs::read(&path) {
             Ok(data) => parse_chunk(s, format_for(Some(prefix)), source, Cow::Owned(data)),
@@ -279,7 +281,7 @@ fn parse_piece<'a>(s: ParseSettings, piece: Piece<'a>) -> ParsedChunk<'a> {
     }
 }
 
-fn parse_pieces(settings: ParseSettings, pieces: Vec<Piece<'_>>) -> Vec<ParsedChunk<'_>> {
+fn parse_pieces<'a>(settings: ParseSettings<'_>, pieces: Vec<Piece<'a>>) -> Vec<ParsedChunk<'a>> {
     pieces.into_par_iter().map(|p| parse_piece(settings, p)).collect()
 }
 
@@ -313,7 +315,7 @@ fn parse_range_line(kind: HashKind, prefix: u32, line: &[u8]) -> std::result::Re
     }
 }
 
-fn parse_chunk<'a>(s: ParseSettings, format: LineFormat, source: usize, data: Cow<'a, [u8]>) -> ParsedChunk<'a> {
+fn parse_chunk<'a>(s: ParseSettings<'_>, format: LineFormat, source: usize, data: Cow<'a, [u8]>) -> ParsedChunk<'a> {
     let kind = s.kind;
     let mut parsed = ParsedChunk {
         source,
@@ -397,6 +399,9 @@ fn parse_chunk<'a>(s: ParseSettings, format: LineFormat, source: usize, data: Co
                 parsed.records.push((record.key, record.count));
             }
         }
+    }
+    if let Some(filter) = s.filter {
+        filter.insert_many(parsed.records.iter().map(|r| &r.0));
     }
     parsed.data = data;
     parsed
@@ -516,27 +521,63 @@ fn split_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
     chunks
 }
 
-/// The bytes of a plain input file: a memory map, or nothing when empty.
-enum MappedInput {
-    Map(memmap2::Mmap),
-    Empty,
+/// Longest line accepted before a line end (a file without line ends is not a dump).
+const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// Reads a stream as blocks of about `size` bytes that end at line ends (the
+/// last may lack one), so each block can be parsed on its own.
+struct LineChunks {
+    reader: Box<dyn Read + Send>,
+    size: usize,
+    carry: Vec<u8>,
+    eof: bool,
 }
 
-impl MappedInput {
-    fn open(path: &Path) -> Result<Self> {
-        let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
-        if len == 0 {
-            return Ok(MappedInput::Empty);
+impl LineChunks {
+    fn new(reader: Box<dyn Read + Send>, size: usize) -> Self {
+        LineChunks {
+            reader,
+            size,
+            carry: Vec::new(),
+            eof: false,
         }
-        let map = crate::index::map_file(path)?;
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Ok(MappedInput::Map(map))
     }
+}
 
-    fn bytes(&self) -> &[u8] {
-        match self {
-            MappedInput::Map(m) => m,
-            MappedInput::Empty => &[],
+impl Iterator for LineChunks {
+    type Item = io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.eof {
+                return (!self.carry.is_empty()).then(|| Ok(std::mem::take(&mut self.carry)));
+            }
+            let mut block = std::mem::take(&mut self.carry);
+            let start = block.len();
+            block.resize(start + self.size, 0);
+            let n = match read_full(&mut *self.reader, &mut block[start..]) {
+                Ok(n) => n,
+                Err(e) => return Some(Err(e)),
+            };
+            block.truncate(start + n);
+            if n == 0 {
+                self.eof = true;
+                self.carry = block;
+                continue;
+            }
+            match memchr::memrchr(b'\n', &block) {
+                Some(p) => {
+                    self.carry = block.split_off(p + 1);
+                    return Some(Ok(block));
+                }
+                None if block.len() > MAX_LINE_BYTES => {
+                    return Some(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("no line end in {} MiB: not a text dump", MAX_LINE_BYTES >> 20),
+                    )));
+                }
+                None => self.carry = block,
+            }
         }
     }
 }
@@ -544,27 +585,36 @@ impl MappedInput {
 /// The fast path: one sorted dump file or range directory, packed as it is parsed.
 fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
     let display = input.display();
-    let mapped;
     let mut files = Vec::new();
-    let (pieces, kind, estimate, total_bytes): (Vec<Piece>, HashKind, Estimate, u64) = match input.form {
+    type Pieces = Box<dyn Iterator<Item = Result<Piece<'static>>>>;
+    let (pieces, kind, estimate, total_bytes): (Pieces, HashKind, Estimate, u64) = match input.form {
         InputForm::PlainFile => {
-            mapped = MappedInput::open(&input.path)?;
-            let data = mapped.bytes();
+            // Read, not mapped: a mapped 77 GB input would count in the
+            // process's resident memory, and reads cost no more here.
+            let file = std::fs::File::open(&input.path).map_err(|e| Error::io(&input.path, e))?;
+            let size = file.metadata().map_err(|e| Error::io(&input.path, e))?.len();
+            let mut sample = vec![0u8; 1 << 20];
+            let n = read_full(&mut &file, &mut sample).map_err(|e| Error::io(&input.path, e))?;
+            sample.truncate(n);
+            if (n as u64) < size
+                && let Some(p) = memchr::memrchr(b'\n', &sample)
+            {
+                sample.truncate(p + 1);
+            }
+            let mut file = file;
+            std::io::Seek::rewind(&mut file).map_err(|e| Error::io(&input.path, e))?;
             let kind = match opts.kind {
                 Some(k) => k,
-                None => detect_kind(&display, data, false)?,
+                None => detect_kind(&display, &sample, false)?,
             };
-            let sample_end = if data.len() <= 1 << 20 {
-                data.len()
-            } else {
-                memchr::memrchr(b'\n', &data[..1 << 20]).map_or(data.len(), |p| p + 1)
-            };
-            let estimate = estimate_from_sample(kind, LineFormat::Dump, &data[..sample_end], data.len() as u64);
-            let pieces = split_chunks(data, opts.chunk_bytes.max(1))
-                .into_iter()
-                .map(|data| Piece::Bytes { source: 0, data })
-                .collect();
-            (pieces, kind, estimate, data.len() as u64)
+            let estimate = estimate_from_sample(kind, LineFormat::Dump, &sample, size);
+            let path = input.path.clone();
+            let chunks = LineChunks::new(Box::new(file), opts.chunk_bytes.max(1));
+            let pieces = chunks.map(move |c| {
+                c.map(|data| Piece::Owned { source: 0, data })
+                    .map_err(|e| Error::io(&path, e))
+            });
+            (Box::new(pieces) as Pieces, kind, estimate, size)
         }
         InputForm::RangeDir => {
             files = range_files(&input.path)?;
@@ -607,17 +657,19 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
             if hist.iter().all(|&h| h == 0) {
                 hist[1] = 1;
             }
-            let pieces = files
+            let pieces: Vec<Result<Piece>> = files
                 .iter()
                 .enumerate()
-                .map(|(i, (prefix, path))| Piece::RangeFile {
-                    source: i,
-                    prefix: *prefix,
-                    path: path.clone(),
+                .map(|(i, (prefix, path))| {
+                    Ok(Piece::RangeFile {
+                        source: i,
+                        prefix: *prefix,
+                        path: path.clone(),
+                    })
                 })
                 .collect();
             (
-                pieces,
+                Box::new(pieces.into_iter()) as Pieces,
                 kind,
                 Estimate {
                     records,
@@ -637,7 +689,10 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
     let layout = plan_layout(kind, planned_records, &estimate.count_hist, opts)?;
     let mut writer = IndexWriter::create(output, layout)?;
     let progress = progress_bar(opts.progress, Some(total_bytes), "building", true);
+    // Parse workers fill the filter in parallel; the packer only writes.
+    let filter = writer.share_filter();
     let settings = ParseSettings {
+        filter: Some(&filter),
         kind,
         plaintext: false,
         check_order: true,
@@ -658,14 +713,14 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
         hasher: xxhash_rust::xxh3::Xxh3::new(),
     };
     let group = rayon::current_num_threads().max(1) * 2;
-    let mut pieces = pieces.into_iter();
-    let mut take_group = || -> Vec<Piece> { pieces.by_ref().take(group).collect() };
+    let mut pieces = pieces;
+    let mut take_group = || -> Result<Vec<Piece>> { pieces.by_ref().take(group).collect() };
     let parse_group = |g| parse_pieces(settings, g);
-    let first = take_group();
+    let first = take_group()?;
     let mut current = if first.is_empty() { None } else { Some(parse_group(first)) };
     while let Some(parsed) = current.take() {
         check_interrupt()?;
-        let next_group = take_group();
+        let next_group = take_group()?;
         // Pack this group while the next one is parsed.
         let (next, packed) = rayon::join(
             || (!next_group.is_empty()).then(|| parse_group(next_group)),
@@ -816,15 +871,19 @@ impl Packer<'_, '_> {
                     self.duplicates += 1;
                 }
             }
-            for &(key, count) in &chunk.records {
-                match self.pending {
-                    Some((prev, _)) if prev == key => {} // merged above
-                    Some((prev, c)) => {
-                        self.writer.push(prev, c)?;
-                        self.pending = Some((key, count));
-                    }
-                    None => self.pending = Some((key, count)),
+            // The chunk's records are strictly ascending and the first one is
+            // either merged into `pending` (above) or greater than it: write
+            // `pending` and all but the last record, which is held back.
+            let records = match (self.pending, chunk.records.first()) {
+                (Some((prev, _)), Some((first, _))) if prev == *first => &chunk.records[1..],
+                _ => &chunk.records[..],
+            };
+            if let Some((&last, body)) = records.split_last() {
+                if let Some((prev, c)) = self.pending.take() {
+                    self.writer.push(prev, c)?;
                 }
+                self.writer.push_many(body)?;
+                self.pending = Some(last);
             }
             if let Some((line, error)) = &chunk.error {
                 return Err(chunk_error(self.kind, path, self.lines_before + line, error));
@@ -980,56 +1039,19 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                     }
                 }
             }
-            InputForm::PlainFile => {
-                let mapped = MappedInput::open(&input.path)?;
-                let data = mapped.bytes();
-                hasher.lock().expect("hasher lock").update(data);
-                let kind = state.kind_from(&display, data, false)?;
-                let settings = settings_for(kind, opts);
-                for group in split_chunks(data, opts.chunk_bytes.max(1)).chunks(group_size) {
-                    let parsed: Vec<ParsedChunk> = group
-                        .par_iter()
-                        .map(|c| parse_piece(settings, Piece::Bytes { source: 0, data: c }))
-                        .collect();
-                    let base = stats.lines;
-                    state.absorb(parsed, &mut stats, &display, base)?;
-                }
-            }
             _ => {
-                let mut stream = input.open_stream(hasher.clone())?;
-                let mut carry: Vec<u8> = Vec::new();
+                let stream = input.open_stream(hasher.clone())?;
                 let block_bytes = (opts.chunk_bytes.max(1) * group_size).max(1 << 16);
-                loop {
-                    let mut block = std::mem::take(&mut carry);
-                    let start = block.len();
-                    block.resize(start + block_bytes, 0);
-                    let n = read_full(&mut stream, &mut block[start..]).map_err(|e| Error::io(&display, e))?;
-                    block.truncate(start + n);
-                    let eof = n == 0;
-                    if !eof {
-                        // Keep the partial last line for the next block.
-                        match memchr::memrchr(b'\n', &block) {
-                            Some(p) => carry = block.split_off(p + 1),
-                            None => {
-                                carry = block;
-                                continue;
-                            }
-                        }
-                    }
-                    if block.is_empty() && eof {
-                        break;
-                    }
+                let mut blocks = LineChunks::new(stream, block_bytes);
+                while let Some(block) = blocks.next().transpose().map_err(|e| Error::io(&display, e))? {
                     let kind = state.kind_from(&display, &block, false)?;
                     let settings = settings_for(kind, opts);
                     let parsed: Vec<ParsedChunk> = split_chunks(&block, opts.chunk_bytes.max(1))
                         .into_par_iter()
-                        .map(|c| parse_piece(settings, Piece::Owned { source: 0, data: c.to_vec() }))
+                        .map(|c| parse_piece(settings, Piece::Borrowed { source: 0, data: c }))
                         .collect();
                     let base = stats.lines;
                     state.absorb(parsed, &mut stats, &display, base)?;
-                    if eof {
-                        break;
-                    }
                 }
                 if input.form == InputForm::Stdin {
                     stats.bytes = 0;
@@ -1073,8 +1095,9 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
     finish(writer, kind, opts, all_stats, duplicates, std::mem::take(&mut state.skips), true)
 }
 
-fn settings_for(kind: HashKind, opts: &BuildOptions) -> ParseSettings {
+fn settings_for(kind: HashKind, opts: &BuildOptions) -> ParseSettings<'static> {
     ParseSettings {
+        filter: None,
         kind,
         plaintext: opts.from_plaintext,
         check_order: false,

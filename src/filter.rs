@@ -21,6 +21,8 @@ The filter never produces a false negative: it may only rule a key *out*,
 and every key it lets through is confirmed against the records.
 */
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::hash::Key;
 
 /// Bytes per filter block (one cache line).
@@ -70,9 +72,10 @@ pub fn block_contains(block: &[u8; BLOCK_BYTES], key: &Key) -> bool {
     all
 }
 
-/// A filter being built in memory.
+/// A filter being built in memory. Inserts take `&self` (atomic ORs), so
+/// the build's parse workers fill it in parallel while the packer writes.
 pub struct FilterBuilder {
-    words: Vec<u64>,
+    words: Vec<AtomicU64>,
     blocks: u64,
 }
 
@@ -81,7 +84,7 @@ impl FilterBuilder {
     pub fn new(blocks: u64) -> Self {
         let blocks = blocks.max(1);
         FilterBuilder {
-            words: vec![0; (blocks * 8) as usize],
+            words: (0..blocks * 8).map(|_| AtomicU64::new(0)).collect(),
             blocks,
         }
     }
@@ -93,18 +96,43 @@ impl FilterBuilder {
 
     /// Adds a key.
     #[inline]
-    pub fn insert(&mut self, key: &Key) {
+    pub fn insert(&self, key: &Key) {
         let base = block_of(key, self.blocks) as usize * 8;
         for (i, m) in word_masks(key).iter().enumerate() {
-            self.words[base + i] |= m;
+            let word = &self.words[base + i];
+            // Skip the locked read-modify-write when the bit is already set
+            // (about half the time in a full filter).
+            if word.load(Ordering::Relaxed) & m == 0 {
+                word.fetch_or(*m, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Adds many keys, prefetching blocks a few keys ahead so the cache
+    /// misses overlap (inserts were 46% of a 20M-record build without it).
+    pub fn insert_many<'k>(&self, keys: impl Iterator<Item = &'k Key> + Clone) {
+        const AHEAD: usize = 16;
+        let mut ahead = keys.clone().skip(AHEAD);
+        for key in keys {
+            if let Some(next) = ahead.next() {
+                self.prefetch(next);
+            }
+            self.insert(key);
+        }
+    }
+
+    /// Starts loading the block a key will set.
+    #[inline]
+    pub fn prefetch(&self, key: &Key) {
+        let base = block_of(key, self.blocks) as usize * 8;
+        crate::index::prefetch(self.words[base..].as_ptr() as *const u8);
     }
 
     /// The filter section bytes (little-endian words).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.words.len() * 8);
         for w in &self.words {
-            out.extend_from_slice(&w.to_le_bytes());
+            out.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
         }
         out
     }
@@ -180,7 +208,7 @@ mod tests {
         let keys: Vec<Key> = (0..50_000u32)
             .map(|i| kind.hash_plaintext(&i.to_le_bytes()))
             .collect();
-        let mut builder = FilterBuilder::new(blocks_for(keys.len() as u64, 0.01));
+        let builder = FilterBuilder::new(blocks_for(keys.len() as u64, 0.01));
         for k in &keys {
             builder.insert(k);
         }

@@ -149,7 +149,9 @@ pub struct IndexWriter {
     sizes: BitSink<Vec<u8>>,
     samples: Vec<u64>,
     overflow: Vec<(u64, u64)>,
-    filter: FilterBuilder,
+    filter: std::sync::Arc<FilterBuilder>,
+    /// True when the caller inserts keys into the filter itself.
+    filter_filled_by_caller: bool,
     records_written: u64,
     bucket: u64,
     last: Option<Key>,
@@ -183,7 +185,8 @@ impl IndexWriter {
             sizes: BitSink::new(Vec::new()),
             samples: vec![0],
             overflow: Vec::new(),
-            filter: FilterBuilder::new(layout.filter_blocks),
+            filter: std::sync::Arc::new(FilterBuilder::new(layout.filter_blocks)),
+            filter_filled_by_caller: false,
             records_written: 0,
             bucket: 0,
             last: None,
@@ -251,9 +254,31 @@ impl IndexWriter {
             Ok(())
         })();
         result.map_err(|e| self.io_err(e))?;
-        self.filter.insert(&key);
+        if !self.filter_filled_by_caller {
+            self.filter.insert(&key);
+        }
         self.records_written += 1;
         Ok(())
+    }
+
+    /// Hands the filter to the caller, who promises to insert every key it
+    /// pushes (and may insert them from several threads, before pushing).
+    /// Keys inserted but never pushed only cost false positives.
+    pub fn share_filter(&mut self) -> std::sync::Arc<FilterBuilder> {
+        self.filter_filled_by_caller = true;
+        self.filter.clone()
+    }
+
+    /// Appends many records (strictly ascending, after the last one pushed).
+    pub fn push_many(&mut self, records: &[(Key, u64)]) -> Result<()> {
+        if !self.filter_filled_by_caller {
+            self.filter.insert_many(records.iter().map(|r| &r.0));
+            self.filter_filled_by_caller = true;
+            let result = records.iter().try_for_each(|&(k, c)| self.push(k, c));
+            self.filter_filled_by_caller = false;
+            return result;
+        }
+        records.iter().try_for_each(|&(k, c)| self.push(k, c))
     }
 
     /// Completes the index with `build_record` (JSON) and atomically replaces
@@ -306,13 +331,14 @@ impl IndexWriter {
         // The streaming filter was sized from an estimate; rebuild it from the
         // records themselves when the estimate was more than 10% off.
         let ideal = filter::blocks_for(n, self.layout.fpp);
-        let filter = if ideal.abs_diff(self.filter.blocks()) * 10 > ideal {
+        let rebuilt;
+        let filter: &FilterBuilder = if ideal.abs_diff(self.filter.blocks()) * 10 > ideal {
             file.flush().map_err(io_err)?;
-            let rebuilt = rebuild_filter(&temp_path, &params, &file.sections, &sizes, ideal)?;
+            rebuilt = rebuild_filter(&temp_path, &params, &file.sections, &sizes, ideal)?;
             params.filter_blocks = ideal;
-            rebuilt
+            &rebuilt
         } else {
-            self.filter
+            &self.filter
         };
         file.begin_section();
         file.write_all(&filter.to_bytes()).map_err(io_err)?;
@@ -413,7 +439,7 @@ fn rebuild_filter(
     let bytes = map
         .get(records.offset as usize..(records.offset + records.len) as usize)
         .ok_or_else(|| Error::corrupt(temp_path, "records section shorter than written"))?;
-    let mut filter = FilterBuilder::new(blocks);
+    let filter = FilterBuilder::new(blocks);
     let record_bits = params.record_bits();
     let suffix_bits = params.suffix_bits();
     let mut bucket = 0u64;

@@ -74,6 +74,7 @@ proptest! {
         bucket_bits in prop_oneof![Just(None), (0u32..=16).prop_map(Some)],
         hint in prop_oneof![Just(None), (0u64..10_000).prop_map(Some)],
         chunk in prop_oneof![Just(4usize << 20), 50usize..2000],
+        force_sort in any::<bool>(),
     ) {
         let corpus = random_corpus(kind, n, seed);
         let opts = BuildOptions {
@@ -82,6 +83,9 @@ proptest! {
             bucket_bits,
             records_hint: hint,
             chunk_bytes: chunk,
+            force_sort,
+            // A tiny budget: several sort runs even for small corpora.
+            memory_bytes: if force_sort { 40_000 } else { 1 << 30 },
             ..BuildOptions::default()
         };
         check_against_reference(kind, &corpus, &opts, seed);
