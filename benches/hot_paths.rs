@@ -135,6 +135,13 @@ fn benches(c: &mut Criterion) {
     g.bench_function("get_many_present", |b| {
         b.iter(|| f.index.get_many(&f.present, &mut out).unwrap())
     });
+    g.bench_function("get_many_present_in_512s", |b| {
+        b.iter(|| {
+            for (k, o) in f.present.chunks(512).zip(out.chunks_mut(512)) {
+                f.index.get_many(k, o).unwrap();
+            }
+        })
+    });
     g.bench_function("get_many_absent", |b| {
         b.iter(|| f.index.get_many(&f.absent, &mut out).unwrap())
     });

@@ -21,7 +21,8 @@ it), so bit rot in a touched page becomes an error, never a wrong answer.
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -64,6 +65,10 @@ pub struct Index<D> {
     page_ok: Vec<AtomicU64>,
     /// One bit per page of the page-sums section.
     sums_page_ok: Vec<AtomicU64>,
+    /// Asks the kernel to start reading a byte range (memory maps only).
+    will_need: Option<fn(&D, usize, usize)>,
+    /// Set while lookups are waiting on the disk (see [`Index::get_many`]).
+    cold: AtomicBool,
 }
 
 /// Memory-maps `path` read-only.
@@ -89,7 +94,24 @@ impl Index<memmap2::Mmap> {
         let map = map_file(path)?;
         // Advice is an optimisation only; failure to give it is not an error.
         let _ = map.advise(memmap2::Advice::Random);
-        Index::from_bytes_named(map, path)
+        let mut index = Index::from_bytes_named(map, path)?;
+        index.will_need = Some(|map, offset, len| {
+            let _ = map.advise_range(memmap2::Advice::WillNeed, offset, len);
+        });
+        Ok(index)
+    }
+
+    /// Asks the kernel to read the sections every lookup starts with (filter,
+    /// bucket samples and sizes, count overflow: about 9% of the file) ahead,
+    /// sequentially and asynchronously. Worth it for large batches, which
+    /// touch nearly every page of them anyway; a cold index then costs one
+    /// sequential read of its front instead of scattered page faults.
+    pub fn prefetch_front(&self) {
+        for r in [&self.filter, &self.samples, &self.sizes, &self.overflow] {
+            let _ = self
+                .data
+                .advise_range(memmap2::Advice::WillNeed, r.start, r.end - r.start);
+        }
     }
 
     /// Asks the kernel to read the filter section ahead, sequentially. Worth
@@ -99,6 +121,13 @@ impl Index<memmap2::Mmap> {
         let _ = self
             .data
             .advise_range(memmap2::Advice::WillNeed, f.start, f.end - f.start);
+    }
+
+    /// Switches the kernel to sequential read-ahead for the whole file, for
+    /// a full scan such as `pwdex verify` (the random-access advice given by
+    /// [`Index::open`] would fault a cold file in one page at a time).
+    pub fn advise_sequential(&self) {
+        let _ = self.data.advise(memmap2::Advice::Sequential);
     }
 }
 
@@ -136,6 +165,8 @@ impl<D: AsRef<[u8]>> Index<D> {
             sums_page_ok: (0..sums_pages.div_ceil(64))
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            will_need: None,
+            cold: AtomicBool::new(false),
             data,
             path: path.to_path_buf(),
             header,
@@ -384,15 +415,55 @@ impl<D: AsRef<[u8]>> Index<D> {
     /// (filter, bucket sample, bucket sizes, records), prefetching what the
     /// next stage reads for the whole group before it runs, so that the
     /// group's cache misses overlap instead of queueing one after another.
+    ///
+    /// Large batches are first put in hash order (a counting sort on the
+    /// leading bits, linear time), so consecutive lookups touch neighbouring
+    /// pages of the records: far fewer TLB misses and page walks, and a
+    /// sweep instead of random reads when the index is not in memory.
     pub fn get_many(&self, keys: &[Key], out: &mut [Option<u64>]) -> Result<()> {
         assert_eq!(keys.len(), out.len(), "one output slot per key");
-        for (k, o) in keys.chunks(LOOKUP_GROUP).zip(out.chunks_mut(LOOKUP_GROUP)) {
-            self.get_group(k, o)?;
+        if keys.len() < SORTED_SWEEP_MIN {
+            for (k, o) in keys.chunks(LOOKUP_GROUP).zip(out.chunks_mut(LOOKUP_GROUP)) {
+                self.get_group(k, o)?;
+            }
+            return Ok(());
+        }
+        // Sub-batches keep the permutation's memory bounded (16 MiB).
+        for (keys, out) in keys.chunks(1 << 22).zip(out.chunks_mut(1 << 22)) {
+            let order = hash_order(self.kind(), keys);
+            let mut sorted_keys = [Key::default(); LOOKUP_GROUP];
+            let mut sorted_out = [None; LOOKUP_GROUP];
+            for group in order.chunks(LOOKUP_GROUP) {
+                for (slot, &i) in sorted_keys.iter_mut().zip(group) {
+                    *slot = keys[i as usize];
+                }
+                self.get_group(&sorted_keys[..group.len()], &mut sorted_out[..group.len()])?;
+                for (&i, &count) in group.iter().zip(&sorted_out) {
+                    out[i as usize] = count;
+                }
+            }
         }
         Ok(())
     }
 
     fn get_group(&self, keys: &[Key], out: &mut [Option<u64>]) -> Result<()> {
+        let started = self.will_need.map(|_| Instant::now());
+        self.get_group_staged(keys, out)?;
+        // A group served from memory takes a few microseconds; one that waited
+        // on page faults takes far longer. Switch the read-ahead hints of
+        // `get_group_staged` on or off accordingly.
+        if let Some(started) = started {
+            let per_key = started.elapsed().as_nanos() as u64 / keys.len().max(1) as u64;
+            if per_key > COLD_NANOS_PER_KEY {
+                self.cold.store(true, Ordering::Relaxed);
+            } else if per_key < COLD_NANOS_PER_KEY / 8 {
+                self.cold.store(false, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn get_group_staged(&self, keys: &[Key], out: &mut [Option<u64>]) -> Result<()> {
         let p = *self.params();
         let base = self.bytes().as_ptr();
         let n = keys.len();
@@ -438,6 +509,19 @@ impl<D: AsRef<[u8]>> Index<D> {
             let byte = self.records.start + (range.start * p.record_bits() / 8) as usize;
             prefetch(base.wrapping_add(byte));
             prefetch(base.wrapping_add(byte + 63));
+        }
+        // On a cold index, ask for every record page of the group at once so
+        // the disk works on them in parallel, instead of one fault at a time.
+        if let Some(will_need) = self.will_need
+            && self.cold.load(Ordering::Relaxed)
+        {
+            for &c in candidates {
+                let (start, end) = records[c as usize];
+                let first = self.records.start + (start * p.record_bits() / 8) as usize;
+                let last = self.records.start + (end * p.record_bits()).div_ceil(8) as usize;
+                let page = first & !(PAGE as usize - 1);
+                will_need(&self.data, page, last.max(first + 1) - page);
+            }
         }
         // Stage 5: exact comparison against the stored suffixes.
         let suffix_bits = p.suffix_bits();
@@ -627,6 +711,33 @@ impl<D: AsRef<[u8]>> Iterator for RecordIter<'_, D> {
             }
         }
     }
+}
+
+/// Lookup time per key above which the index is treated as cold (on disk).
+const COLD_NANOS_PER_KEY: u64 = 4_000;
+
+/// Batches at least this large are looked up in hash order.
+pub const SORTED_SWEEP_MIN: usize = 1024;
+
+/// Indices of `keys` ordered by their leading bits (a stable counting sort
+/// on the top `log2(len)` bits, at most 16): enough order for locality,
+/// in linear time.
+fn hash_order(kind: HashKind, keys: &[Key]) -> Vec<u32> {
+    let bits = (usize::BITS - keys.len().leading_zeros()).clamp(1, 16);
+    let mut starts = vec![0u32; (1 << bits) + 1];
+    for k in keys {
+        starts[k.top_bits(kind, bits) as usize + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut order = vec![0u32; keys.len()];
+    for (i, k) in keys.iter().enumerate() {
+        let slot = &mut starts[k.top_bits(kind, bits) as usize];
+        order[*slot as usize] = i as u32;
+        *slot += 1;
+    }
+    order
 }
 
 /// Position (0..64) of the `rank`-th (0-based) set bit of `word`, which must
