@@ -1081,7 +1081,7 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
     while let Some((key, count)) = merger.next_record()? {
         writer.push(key, count)?;
         n += 1;
-        if n % (1 << 20) == 0 {
+        if n.is_multiple_of(1 << 20) {
             check_interrupt()?;
             if let Some(p) = &progress {
                 p.set_position(n);

@@ -15,6 +15,8 @@ use pwdex::build::{BuildOptions, build_many};
 use pwdex::info::IndexInfo;
 use pwdex::{Error, HashKind, Index};
 
+mod serve;
+
 /// Exit status: success.
 const EXIT_OK: u8 = 0;
 /// Exit status: an error stopped the command.
@@ -52,6 +54,9 @@ enum Command {
     /// Describe an index: kind, records, sizes, filter, build record.
     #[command(after_help = EXIT_CODES)]
     Info(InfoArgs),
+    /// Serve the Pwned Passwords range API (GET /range/{5 hex}) and a JSON batch check over HTTP.
+    #[command(after_help = EXIT_CODES)]
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
         Command::Build(args) => run_build(args),
         Command::Check(args) => run_check(args),
         Command::Info(args) => run_info(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
