@@ -264,6 +264,12 @@ impl Header {
     /// the size the parameters imply, so readers can index without overflow.
     pub fn decode(path: &Path, bytes: &[u8], file_len: u64) -> Result<Header> {
         let corrupt = |what: String| Error::corrupt(path, what);
+        if !bytes.is_empty() && bytes.len() < 8 && MAGIC.starts_with(bytes) {
+            return Err(corrupt(format!(
+                "file is only {} bytes long; the header alone needs {PAGE} (truncated copy?)",
+                bytes.len()
+            )));
+        }
         if bytes.len() < 8 || bytes[0..8] != MAGIC {
             return Err(Error::NotAnIndex {
                 path: path.to_path_buf(),
@@ -390,12 +396,16 @@ impl Header {
         if top.len != sums.len.div_ceil(PAGE) * 8 {
             return Err(corrupt("page sums top section has the wrong length".into()));
         }
-        if file_len != (top.offset + top.len).next_multiple_of(PAGE)
-            && file_len != top.offset + top.len
-        {
+        let end = top.offset + top.len;
+        if file_len != end.next_multiple_of(PAGE) && file_len != end {
             return Err(corrupt(format!(
-                "file is {file_len} bytes, the section table says {}",
-                top.offset + top.len
+                "file is {file_len} bytes, but its last section ends at byte {end}, so it must be {} bytes ({})",
+                end.next_multiple_of(PAGE),
+                if file_len < end.next_multiple_of(PAGE) {
+                    "truncated copy?"
+                } else {
+                    "bytes appended to it?"
+                }
             )));
         }
         Ok(())

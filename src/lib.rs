@@ -47,6 +47,7 @@ the worst bug this crate can have; a missed one the second worst.
 - [`index`]: the memory-mapped reader and lookups.
 - [`batch`]: the parallel batch engine behind `check`.
 - [`info`]: what `pwdex info` reports.
+- [`verify`]: full verification of an index, every checksum and invariant (`pwdex verify`).
 - [`range`]: range API bodies (`SUFFIX:COUNT` lines per 5-hex prefix), padded or not.
 */
 
@@ -63,6 +64,7 @@ pub mod info;
 pub mod parse;
 pub mod sources;
 pub mod range;
+pub mod verify;
 pub mod writer;
 
 pub use error::{Error, Result};

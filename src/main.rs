@@ -54,6 +54,9 @@ enum Command {
     /// Describe an index: kind, records, sizes, filter, build record.
     #[command(after_help = EXIT_CODES)]
     Info(InfoArgs),
+    /// Check a whole index: every checksum, the zero padding, and every structural invariant.
+    #[command(after_help = EXIT_CODES)]
+    Verify(VerifyArgs),
     /// Serve the Pwned Passwords range API (GET /range/{5 hex}) and a JSON batch check over HTTP.
     #[command(after_help = EXIT_CODES)]
     Serve(serve::ServeArgs),
@@ -147,12 +150,22 @@ struct InfoArgs {
     json: bool,
 }
 
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// The index to verify.
+    index: PathBuf,
+    /// Print nothing on success; a problem is still reported (exit code 1).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => run_build(args),
         Command::Check(args) => run_check(args),
         Command::Info(args) => run_info(args),
+        Command::Verify(args) => run_verify(args),
         Command::Serve(args) => serve::run(args),
     };
     match result {
@@ -294,6 +307,75 @@ fn add_stats(total: &mut CheckStats, s: &CheckStats) {
     total.found += s.found;
     total.malformed += s.malformed;
     total.blank += s.blank;
+}
+
+fn run_verify(args: VerifyArgs) -> Result<u8, Error> {
+    let started = Instant::now();
+    let index = Index::open(&args.index)?;
+    index.advise_sequential();
+    let bar = (!args.quiet && std::io::IsTerminal::is_terminal(&io::stderr())).then(|| {
+        let bar = indicatif::ProgressBar::new(pwdex::verify::progress_total(&index));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:>9} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar.set_message("verifying");
+        bar
+    });
+    let tell = |done: u64| {
+        if let Some(b) = &bar {
+            b.set_position(done)
+        }
+    };
+    let result = pwdex::verify::verify(&index, bar.as_ref().map(|_| &tell as &dyn Fn(u64)));
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let r = result?;
+    if args.quiet {
+        return Ok(EXIT_OK);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let sections: Vec<String> = r
+        .sections
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.bytes))
+        .collect();
+    let text = format!(
+        "pwdex: {} is intact\n\
+         \x20 header:    checksum, parameters and layout ({} bytes in the file)\n\
+         \x20 sections:  {} section checksums (bytes: {})\n\
+         \x20 pages:     {} page checksums, {} page-sums pieces, {} bytes of padding all zero\n\
+         \x20 records:   {} {} records strictly ascending, every one in the filter ({} blocks)\n\
+         \x20 buckets:   {} bucket sizes and {} bucket samples consistent with the records\n\
+         \x20 overflow:  {} overflow counts, one for each escape-coded record\n\
+         \x20 build:     {} bytes of JSON\n\
+         \x20 time:      {:.3} s ({:.0} MB/s)\n",
+        args.index.display(),
+        r.file_bytes,
+        r.sections.len(),
+        sections.join(", "),
+        r.data_pages,
+        r.page_sum_pieces,
+        r.padding_bytes,
+        r.records,
+        index.kind(),
+        r.filter_blocks,
+        r.buckets,
+        r.samples,
+        r.overflow_entries,
+        r.build_record_bytes,
+        secs,
+        r.file_bytes as f64 / 1e6 / secs.max(1e-9)
+    );
+    io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::io("<stdout>", e))?;
+    Ok(EXIT_OK)
 }
 
 fn run_info(args: InfoArgs) -> Result<u8, Error> {

@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 
 use pwdex::{HashKind, Key};
 
+pub mod reseal;
+
 /// A tiny deterministic PRNG (splitmix64), so tests need no extra crates.
 pub struct Rng(pub u64);
 
