@@ -1,14 +1,44 @@
 /*!
-The batch engine behind `pwdex check`: many query lines in, `HASH:COUNT`
-lines out, in input order, on all cores, in bounded memory.
+The batch engine behind `pwdex check`: many queries in, one record per
+query out, in input order, on all cores, in bounded memory.
 
-Input is read in blocks of [`BLOCK_BYTES`] cut at line boundaries. Each
-block is split into slices that rayon processes in parallel; each slice
-parses its lines, looks them up in groups of [`GROUP`] with software
-prefetching (so many cache misses are in flight at once instead of one per
+A [`Checker`] holds one or more indexes (in `-i` order) and the settings;
+[`Checker::check`] runs one input through it. [`check_stream`] is the
+one-index, hash-lines, text-output shorthand.
+
+# Pipeline
+
+Line formats (`hash`, `pwdump`, `plain`; see [`crate::queries`]) are read in
+blocks of [`BLOCK_BYTES`] cut at line boundaries. Each block is split into
+slices that rayon processes in parallel; each slice parses its lines, looks
+them up in groups of [`GROUP`] with [`Index::get_many`] (software
+prefetching, so many cache misses are in flight at once instead of one per
 query), and formats its own output buffer. Buffers are written in order, so
 output order is input order whatever the thread count. Memory is bounded by
-the block size, not the batch size.
+the block size, not the batch size. The line parser is a type parameter,
+so each format gets its own loop and bare hashes pay nothing for the others;
+records are written by one loop per output format for the same reason.
+
+pwdump parsing has a little state (which secretsdump section a line is in);
+before a block is handed out, a sequential scan of its status lines gives
+each slice its starting state.
+
+CSV is read record by record with the `csv` crate (fields may hold quoted
+line breaks, so a block cannot be cut at any `\n`), [`CSV_RECORDS`] records
+per round, and the records are then processed in parallel chunks exactly
+like slices.
+
+# Several indexes
+
+A key is looked up in the first index, then the keys still missing in the
+second, and so on: the first index (in `-i` order) holding the hash supplies
+the count and is named in the record. `--min-count` applies to that count.
+
+# Statistics
+
+Counters are summed per slice. Distinct and shared hashes: see
+[`crate::report`] (a fixed-size sketch for all queries, an exact map only
+for account-bearing queries).
 */
 
 use std::io::{Read, Write};
@@ -19,7 +49,11 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::hash::{HashKind, Key};
 use crate::index::Index;
-use crate::parse::{QueryLine, parse_query_line};
+use crate::queries::{
+    CsvColumns, CsvLayout, HashLines, InputFormat, LineParser, Parsed, PlainLines, PwdumpLines,
+    Query, decode_input, detect,
+};
+use crate::report::{DistinctSketch, OutputFormat, RecordWriter, Tally, Verdict, fingerprint};
 
 /// Bytes of input handled per parallel round.
 pub const BLOCK_BYTES: usize = 8 << 20;
@@ -27,39 +61,64 @@ pub const BLOCK_BYTES: usize = 8 << 20;
 const SLICE_BYTES: usize = 256 << 10;
 /// Queries parsed, then looked up together (see [`Index::get_many`]).
 pub const GROUP: usize = 256;
+/// CSV records read per parallel round.
+pub const CSV_RECORDS: usize = 64 << 10;
+/// CSV records per parallel task.
+const CSV_CHUNK: usize = 2048;
 
-/// What `check` prints.
+/// Which records `check` prints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputMode {
-    /// Only hashes found in the index.
+    /// Only queries found in an index (with a count of at least `--min-count`).
     #[default]
     Found,
-    /// Every query, with count 0 when absent.
+    /// Every query; text prints count 0 when not found.
     All,
 }
 
-/// Counters for the summary line.
+/// Counters for the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CheckStats {
-    /// Lines read (including blank and malformed ones).
+    /// Lines read (including blank, skipped and malformed ones); for CSV,
+    /// records, the header row included.
     pub lines: u64,
     /// Hashes looked up.
     pub checked: u64,
-    /// Hashes found.
+    /// Hashes found (in an index, with a count of at least `--min-count`).
     pub found: u64,
-    /// Lines that were not a valid hash of the index's kind.
+    /// Lines that were not a valid query.
     pub malformed: u64,
     /// Blank lines (not queries; counted, not reported).
     pub blank: u64,
+    /// Lines recognised as holding no query (secretsdump banner, status
+    /// lines, Kerberos keys, secrets, …).
+    pub skipped: u64,
+    /// Queries that carry an account, password-history entries excluded.
+    pub accounts: u64,
+    /// Of those, found.
+    pub accounts_found: u64,
+    /// pwdump password-history entries.
+    pub history: u64,
+    /// Of those, found.
+    pub history_found: u64,
+    /// Hashes in an index with a count below `--min-count` (not found).
+    pub below_min_count: u64,
 }
 
 impl CheckStats {
-    fn add(&mut self, o: &CheckStats) {
+    /// Adds `o`'s counters to `self`.
+    pub fn add(&mut self, o: &CheckStats) {
         self.lines += o.lines;
         self.checked += o.checked;
         self.found += o.found;
         self.malformed += o.malformed;
         self.blank += o.blank;
+        self.skipped += o.skipped;
+        self.accounts += o.accounts;
+        self.accounts_found += o.accounts_found;
+        self.history += o.history;
+        self.history_found += o.history_found;
+        self.below_min_count += o.below_min_count;
     }
 }
 
@@ -70,11 +129,659 @@ pub struct Malformed {
     pub reason: String,
 }
 
-/// Checks every line of `input` (named `name` in messages) against `index`,
-/// writing results to `out` and calling `on_malformed` for each bad line.
+/// Settings of a check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckOptions {
+    pub input: InputFormat,
+    pub output: OutputFormat,
+    /// `None`: only found for text, all for CSV and JSON Lines.
+    pub mode: Option<OutputMode>,
+    /// A hash is found only with a count of at least this (0 acts as 1).
+    pub min_count: u64,
+    /// Print plaintexts (plain input, CSV plaintext column) in the records.
+    pub show_plaintext: bool,
+    /// Columns of CSV input.
+    pub csv: CsvColumns,
+    /// Gather distinct/shared-hash statistics (a few ns per query).
+    pub statistics: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            input: InputFormat::Auto,
+            output: OutputFormat::Text,
+            mode: None,
+            min_count: 1,
+            show_plaintext: false,
+            csv: CsvColumns::default(),
+            statistics: true,
+        }
+    }
+}
+
+impl CheckOptions {
+    /// The output mode, after the per-format default.
+    pub fn mode(&self) -> OutputMode {
+        self.mode.unwrap_or(match self.output {
+            OutputFormat::Text => OutputMode::Found,
+            OutputFormat::Csv | OutputFormat::Jsonl => OutputMode::All,
+        })
+    }
+}
+
+/// Checks inputs against one or more indexes, accumulating the summary.
+pub struct Checker<'i, D> {
+    indexes: Vec<&'i Index<D>>,
+    names: Vec<String>,
+    kind: HashKind,
+    opts: CheckOptions,
+    writer: RecordWriter,
+    header_written: bool,
+    tally: Tally,
+}
+
+/// What the parallel workers share: settings and indexes, no mutable state.
+struct Engine<'c, D> {
+    indexes: &'c [&'c Index<D>],
+    writer: &'c RecordWriter,
+    min_count: u64,
+    mode: OutputMode,
+    statistics: bool,
+}
+
+impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
+    /// A checker against `indexes` (each with the name used in records and
+    /// messages), in the order matches are looked for. All indexes must hold
+    /// one hash kind, and the kind the input format needs, if it needs one.
+    pub fn new(indexes: Vec<(&'i Index<D>, String)>, opts: CheckOptions) -> Result<Self> {
+        let Some(first) = indexes.first() else {
+            return Err(Error::Usage(
+                "check needs at least one index (-i INDEX)".into(),
+            ));
+        };
+        let kind = first.0.kind();
+        if let Some((index, name)) = indexes.iter().find(|(i, _)| i.kind() != kind) {
+            return Err(Error::Usage(format!(
+                "index {name} holds {} hashes but index {} holds {kind} hashes; all indexes \
+                 given with -i must be of one kind (check SHA-1 and NTLM inputs separately)",
+                index.kind(),
+                first.1
+            )));
+        }
+        if opts.csv.any() && !matches!(opts.input, InputFormat::Csv) {
+            return Err(Error::Usage(format!(
+                "--column, --plaintext-column and --id-column need --input-format csv (not {})",
+                opts.input
+            )));
+        }
+        let names: Vec<String> = indexes.iter().map(|(_, n)| n.clone()).collect();
+        let writer = RecordWriter::new(opts.output, kind, &names, opts.show_plaintext);
+        let checker = Checker {
+            indexes: indexes.iter().map(|(i, _)| *i).collect(),
+            tally: Tally {
+                found_by_index: vec![0; names.len()],
+                ..Tally::default()
+            },
+            names,
+            kind,
+            opts,
+            writer,
+            header_written: false,
+        };
+        if checker.opts.input != InputFormat::Auto {
+            checker.require_kind(checker.opts.input)?;
+        }
+        Ok(checker)
+    }
+
+    /// The hash kind of the indexes.
+    pub fn kind(&self) -> HashKind {
+        self.kind
+    }
+
+    /// Everything counted so far.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// Fails, naming the index, when `format` needs a kind an index lacks.
+    fn require_kind(&self, format: InputFormat) -> Result<()> {
+        let Some(need) = format.required_kind() else {
+            return Ok(());
+        };
+        for (index, name) in self.indexes.iter().zip(&self.names) {
+            if index.kind() != need {
+                return Err(Error::Usage(format!(
+                    "{format} input holds NT hashes, but index {name} holds {} hashes; check it \
+                     against an index built from the Pwned Passwords NTLM download",
+                    index.kind()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn engine(&self) -> Engine<'_, D> {
+        Engine {
+            indexes: &self.indexes,
+            writer: &self.writer,
+            min_count: self.opts.min_count.max(1),
+            mode: self.opts.mode(),
+            statistics: self.opts.statistics,
+        }
+    }
+
+    /// Checks every query of `input` (named `name` in messages), writing
+    /// records to `out` and calling `on_malformed` for each bad line.
+    /// Returns this input's counters.
+    pub fn check<R: Read, W: Write>(
+        &mut self,
+        input: R,
+        name: &Path,
+        out: &mut W,
+        on_malformed: &mut dyn FnMut(&Malformed),
+    ) -> Result<CheckStats> {
+        if !self.header_written {
+            self.header_written = true;
+            out.write_all(&self.writer.header())
+                .map_err(|e| Error::io("<stdout>", e))?;
+        }
+        let mut file = CheckStats::default();
+        let input = decode_input(input).map_err(|e| Error::io(name, e))?;
+        let result = match self.opts.input {
+            InputFormat::Csv => self.check_csv(input, name, out, on_malformed, &mut file),
+            format => self.check_lines(input, name, format, out, on_malformed, &mut file),
+        };
+        self.tally.stats.add(&file);
+        result.map(|()| file)
+    }
+
+    fn check_lines<R: Read, W: Write>(
+        &mut self,
+        input: R,
+        name: &Path,
+        format: InputFormat,
+        out: &mut W,
+        on_malformed: &mut dyn FnMut(&Malformed),
+        file: &mut CheckStats,
+    ) -> Result<()> {
+        let mut reader = BlockReader::new(input);
+        let mut parser: Option<AnyLineParser> = None;
+        loop {
+            let block = match reader.next_block(name)? {
+                Block::End => break,
+                Block::TooLong => {
+                    file.lines += 1;
+                    file.malformed += 1;
+                    on_malformed(&Malformed {
+                        line: file.lines,
+                        reason: format!("line longer than {BLOCK_BYTES} bytes"),
+                    });
+                    continue;
+                }
+                Block::Lines(block) => block,
+            };
+            let parser = match &mut parser {
+                Some(p) => p,
+                None => parser.insert(self.start_input(name, format, block)?),
+            };
+            match parser {
+                AnyLineParser::Hash(p) => self.run_block(p, block, out, on_malformed, file)?,
+                AnyLineParser::Pwdump(p) => self.run_block(p, block, out, on_malformed, file)?,
+                AnyLineParser::Plain(p) => self.run_block(p, block, out, on_malformed, file)?,
+            }
+        }
+        if parser.is_none() {
+            // Empty input: nothing to detect from.
+            self.start_input(name, format, b"")?;
+        }
+        Ok(())
+    }
+
+    /// Resolves the input's format (detecting it from `start` if asked),
+    /// checks the indexes suit it, and notes it for the summary.
+    fn start_input(
+        &mut self,
+        name: &Path,
+        format: InputFormat,
+        start: &[u8],
+    ) -> Result<AnyLineParser> {
+        let (format, detected) = match format {
+            InputFormat::Auto => (detect(start), true),
+            f => (f, false),
+        };
+        self.require_kind(format)?;
+        self.tally
+            .inputs
+            .push((name.display().to_string(), format, detected));
+        Ok(match format {
+            InputFormat::Pwdump => AnyLineParser::Pwdump(PwdumpLines::default()),
+            InputFormat::Plain => AnyLineParser::Plain(PlainLines { kind: self.kind }),
+            _ => AnyLineParser::Hash(HashLines { kind: self.kind }),
+        })
+    }
+
+    /// Processes one block of whole lines in parallel slices; `parser` is
+    /// the state at the block's start and becomes the state at its end.
+    fn run_block<P: LineParser, W: Write>(
+        &mut self,
+        parser: &mut P,
+        block: &[u8],
+        out: &mut W,
+        on_malformed: &mut dyn FnMut(&Malformed),
+        file: &mut CheckStats,
+    ) -> Result<()> {
+        let slices = split_slices(block, SLICE_BYTES);
+        let mut starts = Vec::with_capacity(slices.len());
+        for s in &slices {
+            let next = parser.after(s);
+            starts.push(std::mem::replace(parser, next));
+        }
+        let engine = self.engine();
+        let results: Vec<Result<SliceResult>> = slices
+            .par_iter()
+            .zip(starts.into_par_iter())
+            .map(|(s, p)| engine.check_lines(p, s))
+            .collect();
+        for result in results {
+            let base = file.lines;
+            merge(&mut self.tally, file, result?, base, out, on_malformed)?;
+        }
+        Ok(())
+    }
+
+    fn check_csv<R: Read, W: Write>(
+        &mut self,
+        input: R,
+        name: &Path,
+        out: &mut W,
+        on_malformed: &mut dyn FnMut(&Malformed),
+        file: &mut CheckStats,
+    ) -> Result<()> {
+        self.tally
+            .inputs
+            .push((name.display().to_string(), InputFormat::Csv, false));
+        let csv_error = |e: csv::Error| match e.into_kind() {
+            csv::ErrorKind::Io(e) => Error::io(name, e),
+            other => Error::Usage(format!("{}: CSV error: {other:?}", name.display())),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(input);
+        let mut header = csv::ByteRecord::new();
+        if !reader.read_byte_record(&mut header).map_err(csv_error)? {
+            return Ok(()); // empty input
+        }
+        file.lines += 1;
+        let fields: Vec<&[u8]> = header.iter().collect();
+        let layout = CsvLayout::from_header(&fields, &self.opts.csv, name)?;
+        // csv-core does not count line breaks inside quoted fields in its
+        // line numbers; add those seen so far, so messages name the right line.
+        let mut quoted_breaks = line_breaks(&header);
+        let mut eof = false;
+        while !eof {
+            let mut records: Vec<csv::ByteRecord> = Vec::new();
+            let mut bytes = 0;
+            while records.len() < CSV_RECORDS && bytes < BLOCK_BYTES {
+                let mut record = csv::ByteRecord::new();
+                if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+                    eof = true;
+                    break;
+                }
+                bytes += record.as_slice().len() + record.len();
+                if quoted_breaks > 0
+                    && let Some(mut pos) = record.position().cloned()
+                {
+                    pos.set_line(pos.line() + quoted_breaks);
+                    record.set_position(Some(pos));
+                }
+                quoted_breaks += line_breaks(&record);
+                records.push(record);
+            }
+            let engine = self.engine();
+            let results: Vec<Result<SliceResult>> = records
+                .par_chunks(CSV_CHUNK)
+                .map(|chunk| engine.check_records(&layout, chunk))
+                .collect();
+            for result in results {
+                // Record line numbers are absolute already.
+                merge(&mut self.tally, file, result?, 0, out, on_malformed)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Line breaks inside the fields of a CSV record (only quoted fields hold any).
+fn line_breaks(record: &csv::ByteRecord) -> u64 {
+    memchr::memchr_iter(b'\n', record.as_slice()).count() as u64
+}
+
+/// The parser chosen for an input.
+enum AnyLineParser {
+    Hash(HashLines),
+    Pwdump(PwdumpLines),
+    Plain(PlainLines),
+}
+
+/// Adds one slice's results, in input order.
+fn merge<W: Write>(
+    tally: &mut Tally,
+    file: &mut CheckStats,
+    res: SliceResult,
+    line_base: u64,
+    out: &mut W,
+    on_malformed: &mut dyn FnMut(&Malformed),
+) -> Result<()> {
+    for m in res.malformed {
+        on_malformed(&Malformed {
+            line: line_base + m.line,
+            reason: m.reason,
+        });
+    }
+    file.add(&res.stats);
+    for (total, n) in tally.found_by_index.iter_mut().zip(&res.found_by_index) {
+        *total += n;
+    }
+    if let Some(sketch) = &res.sketch {
+        tally.sketch.merge(sketch);
+    }
+    for &(fp, current) in &res.accounts {
+        tally.sharing.add(fp, current);
+    }
+    out.write_all(&res.out)
+        .map_err(|e| Error::io("<stdout>", e))
+}
+
+/// What one slice (or chunk of CSV records) produced.
+struct SliceResult {
+    out: Vec<u8>,
+    stats: CheckStats,
+    malformed: Vec<Malformed>,
+    found_by_index: Vec<u64>,
+    sketch: Option<DistinctSketch>,
+    /// Fingerprints of account-bearing queries, and whether each is a
+    /// current account (not a history entry).
+    accounts: Vec<(u64, bool)>,
+}
+
+/// Buffers reused across the lookup groups of a slice.
+struct Scratch {
+    counts: Vec<Option<u64>>,
+    which: Vec<usize>,
+    miss_at: Vec<usize>,
+    miss_keys: Vec<Key>,
+    miss_counts: Vec<Option<u64>>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            counts: Vec::with_capacity(GROUP),
+            which: Vec::with_capacity(GROUP),
+            miss_at: Vec::new(),
+            miss_keys: Vec::new(),
+            miss_counts: Vec::new(),
+        }
+    }
+}
+
+/// Queries awaiting lookup, stored by column: the keys (all a lookup reads)
+/// apart from the rest of the queries that carry more than a key. Bare
+/// hashes then move 24 bytes each through the group, not a whole [`Query`]:
+/// with whole queries, the lookups evicted them from L1 before their records
+/// were written (one more L1 miss per query, 2-3% slower on 1M queries).
+struct Group<'a> {
+    keys: Vec<Key>,
+    /// `(position in keys, query)` for queries with an account, a plaintext
+    /// or pwdump details, in order.
+    extras: Vec<(usize, Query<'a>)>,
+}
+
+impl<'a> Group<'a> {
+    fn new() -> Self {
+        Group {
+            keys: Vec::with_capacity(GROUP),
+            extras: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, q: Query<'a>) {
+        if q.account.is_some() || q.plaintext.is_some() || q.pwdump.is_some() {
+            self.extras.push((self.keys.len(), q));
+        }
+        self.keys.push(q.key);
+    }
+
+    #[inline]
+    fn is_full(&self) -> bool {
+        self.keys.len() == GROUP
+    }
+
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.extras.clear();
+    }
+}
+
+impl<D: AsRef<[u8]> + Sync> Engine<'_, D> {
+    fn new_result(&self, input_bytes: usize) -> SliceResult {
+        SliceResult {
+            out: Vec::with_capacity(match self.mode {
+                OutputMode::All => input_bytes + input_bytes / 4,
+                OutputMode::Found => input_bytes / 2,
+            }),
+            stats: CheckStats::default(),
+            malformed: Vec::new(),
+            found_by_index: vec![0; self.indexes.len()],
+            sketch: self.statistics.then(DistinctSketch::default),
+            accounts: Vec::new(),
+        }
+    }
+
+    /// Parses, looks up and formats one slice of whole lines.
+    fn check_lines<P: LineParser>(&self, mut parser: P, slice: &[u8]) -> Result<SliceResult> {
+        let mut res = self.new_result(slice.len());
+        let mut scratch = Scratch::new();
+        let mut group = Group::new();
+        let mut rest = slice;
+        while !rest.is_empty() {
+            let (line, tail) = match memchr::memchr(b'\n', rest) {
+                Some(p) => (&rest[..p], &rest[p + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = tail;
+            res.stats.lines += 1;
+            match parser.parse(line) {
+                Ok(Parsed::Query(q)) => {
+                    group.push(q);
+                    if group.is_full() {
+                        self.resolve(&group, &mut scratch, &mut res)?;
+                        group.clear();
+                    }
+                }
+                Ok(Parsed::Blank) => res.stats.blank += 1,
+                Ok(Parsed::Skipped(_)) => res.stats.skipped += 1,
+                Err(reason) => {
+                    res.stats.malformed += 1;
+                    res.malformed.push(Malformed {
+                        line: res.stats.lines,
+                        reason,
+                    });
+                }
+            }
+        }
+        if !group.keys.is_empty() {
+            self.resolve(&group, &mut scratch, &mut res)?;
+        }
+        Ok(res)
+    }
+
+    /// Parses, looks up and formats a chunk of CSV records.
+    fn check_records(
+        &self,
+        layout: &CsvLayout,
+        records: &[csv::ByteRecord],
+    ) -> Result<SliceResult> {
+        let kind = self.writer_kind();
+        let mut res = self.new_result(records.iter().map(|r| r.as_slice().len() + 8).sum());
+        let mut scratch = Scratch::new();
+        let mut group = Group::new();
+        for record in records {
+            res.stats.lines += 1;
+            match layout.parse(kind, record) {
+                Ok(Parsed::Query(q)) => {
+                    group.push(q);
+                    if group.is_full() {
+                        self.resolve(&group, &mut scratch, &mut res)?;
+                        group.clear();
+                    }
+                }
+                Ok(Parsed::Blank) => res.stats.blank += 1,
+                Ok(Parsed::Skipped(_)) => res.stats.skipped += 1,
+                Err(reason) => {
+                    res.stats.malformed += 1;
+                    res.malformed.push(Malformed {
+                        line: record.position().map_or(0, |p| p.line()),
+                        reason,
+                    });
+                }
+            }
+        }
+        if !group.keys.is_empty() {
+            self.resolve(&group, &mut scratch, &mut res)?;
+        }
+        Ok(res)
+    }
+
+    fn writer_kind(&self) -> HashKind {
+        self.indexes[0].kind()
+    }
+
+    /// Looks a group of queries up in the indexes (first holder wins) and
+    /// emits their records.
+    fn resolve(&self, group: &Group<'_>, sc: &mut Scratch, res: &mut SliceResult) -> Result<()> {
+        sc.counts.clear();
+        sc.counts.resize(group.keys.len(), None);
+        self.indexes[0].get_many(&group.keys, &mut sc.counts)?;
+        if self.indexes.len() > 1 {
+            self.look_further(&group.keys, sc)?;
+        }
+        if let Some(sketch) = &mut res.sketch {
+            for key in &group.keys {
+                sketch.insert(fingerprint(key));
+            }
+            for (_, q) in &group.extras {
+                if q.account.is_some() {
+                    res.accounts.push((fingerprint(&q.key), !q.is_history()));
+                }
+            }
+        }
+        let which: &[usize] = if self.indexes.len() > 1 {
+            &sc.which
+        } else {
+            &[]
+        };
+        // One loop per output format, so the format is not decided per record.
+        let counts = &sc.counts;
+        match self.writer.format() {
+            OutputFormat::Text => self.emit(group, counts, which, res, RecordWriter::write_text),
+            OutputFormat::Csv => self.emit(group, counts, which, res, RecordWriter::write_csv),
+            OutputFormat::Jsonl => self.emit(group, counts, which, res, RecordWriter::write_json),
+        }
+        Ok(())
+    }
+
+    /// Looks the keys the first index lacks up in the next ones, in order,
+    /// noting in `sc.which` which index holds each.
+    fn look_further(&self, keys: &[Key], sc: &mut Scratch) -> Result<()> {
+        sc.which.clear();
+        sc.which.resize(keys.len(), 0);
+        for (j, index) in self.indexes.iter().enumerate().skip(1) {
+            sc.miss_at.clear();
+            sc.miss_keys.clear();
+            for (i, c) in sc.counts.iter().enumerate() {
+                if c.is_none() {
+                    sc.miss_at.push(i);
+                    sc.miss_keys.push(keys[i]);
+                }
+            }
+            if sc.miss_at.is_empty() {
+                break;
+            }
+            sc.miss_counts.clear();
+            sc.miss_counts.resize(sc.miss_keys.len(), None);
+            index.get_many(&sc.miss_keys, &mut sc.miss_counts)?;
+            for (&i, &c) in sc.miss_at.iter().zip(&sc.miss_counts) {
+                if c.is_some() {
+                    sc.counts[i] = c;
+                    sc.which[i] = j;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts the verdicts of a group and writes its records with `write`.
+    /// `which[i]` is the index holding query `i` (empty: the first).
+    #[inline(always)]
+    fn emit<F>(
+        &self,
+        group: &Group<'_>,
+        counts: &[Option<u64>],
+        which: &[usize],
+        res: &mut SliceResult,
+        write: F,
+    ) where
+        F: Fn(&RecordWriter, &mut Vec<u8>, &Query<'_>, Verdict),
+    {
+        let s = &mut res.stats;
+        let mut extras = group.extras.iter().peekable();
+        for (i, (key, &count)) in group.keys.iter().zip(counts).enumerate() {
+            let q = match extras.next_if(|(at, _)| *at == i) {
+                Some((_, q)) => *q,
+                None => Query::hash(*key),
+            };
+            let index = if which.is_empty() { 0 } else { which[i] };
+            s.checked += 1;
+            let found = matches!(count, Some(c) if c >= self.min_count);
+            if found {
+                s.found += 1;
+                res.found_by_index[index] += 1;
+            } else if count.is_some() {
+                s.below_min_count += 1;
+            }
+            if q.account.is_some() {
+                if q.is_history() {
+                    s.history += 1;
+                    s.history_found += found as u64;
+                } else {
+                    s.accounts += 1;
+                    s.accounts_found += found as u64;
+                }
+            }
+            if found || self.mode == OutputMode::All {
+                let verdict = Verdict {
+                    count,
+                    index,
+                    found,
+                };
+                write(self.writer, &mut res.out, &q, verdict);
+            }
+        }
+    }
+}
+
+/// Checks every line of `input` (hashes, `HASH:anything`, `user:HASH`)
+/// against one index, writing `HASH:COUNT` records (with the account first
+/// when a line has one) to `out` and calling `on_malformed` for each bad
+/// line. No distinct-hash statistics are gathered.
 pub fn check_stream<D, R, W>(
     index: &Index<D>,
-    mut input: R,
+    input: R,
     name: &Path,
     out: &mut W,
     mode: OutputMode,
@@ -85,80 +792,99 @@ where
     R: Read,
     W: Write,
 {
-    let mut stats = CheckStats::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + 4096);
-    let mut eof = false;
-    // True while discarding the rest of a line longer than a whole block.
-    let mut skipping_long_line = false;
-    while !eof {
-        // Fill the block, keeping any partial last line from the previous round.
-        while buf.len() < BLOCK_BYTES {
-            let start = buf.len();
-            buf.resize(BLOCK_BYTES, 0);
-            match input.read(&mut buf[start..]) {
-                Ok(n) => {
-                    buf.truncate(start + n);
-                    if n == 0 {
-                        eof = true;
-                        break;
+    let opts = CheckOptions {
+        input: InputFormat::Hash,
+        mode: Some(mode),
+        statistics: false,
+        ..CheckOptions::default()
+    };
+    let name_of_index = index.path().display().to_string();
+    let mut checker = Checker::new(vec![(index, name_of_index)], opts)?;
+    checker.check(input, name, out, on_malformed)
+}
+
+/// Reads an input in blocks of whole lines.
+struct BlockReader<R> {
+    input: R,
+    /// Always [`BLOCK_BYTES`] long; `buf[..len]` holds input.
+    buf: Vec<u8>,
+    len: usize,
+    /// Bytes of the last block handed out, dropped on the next call.
+    cut: usize,
+    eof: bool,
+    /// True while discarding the rest of a line longer than a whole block.
+    skipping_long_line: bool,
+}
+
+enum Block<'b> {
+    Lines(&'b [u8]),
+    /// A line longer than a whole block (its rest is skipped).
+    TooLong,
+    End,
+}
+
+impl<R: Read> BlockReader<R> {
+    fn new(input: R) -> Self {
+        BlockReader {
+            input,
+            buf: vec![0; BLOCK_BYTES],
+            len: 0,
+            cut: 0,
+            eof: false,
+            skipping_long_line: false,
+        }
+    }
+
+    fn drop_front(&mut self, n: usize) {
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    fn next_block(&mut self, name: &Path) -> Result<Block<'_>> {
+        if self.cut > 0 {
+            self.drop_front(self.cut);
+            self.cut = 0;
+        }
+        loop {
+            // Fill the block, keeping any partial last line from the previous round.
+            while !self.eof && self.len < BLOCK_BYTES {
+                match self.input.read(&mut self.buf[self.len..]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => self.len += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io(name, e)),
+                }
+            }
+            if self.len == 0 {
+                return Ok(Block::End);
+            }
+            if self.skipping_long_line {
+                match memchr::memchr(b'\n', &self.buf[..self.len]) {
+                    Some(p) => {
+                        self.drop_front(p + 1);
+                        self.skipping_long_line = false;
+                    }
+                    None => self.len = 0,
+                }
+                continue;
+            }
+            let cut = if self.eof {
+                self.len
+            } else {
+                match memchr::memrchr(b'\n', &self.buf[..self.len]) {
+                    Some(p) => p + 1,
+                    None => {
+                        // No line end in a whole block: report the line, skip its rest.
+                        self.len = 0;
+                        self.skipping_long_line = true;
+                        return Ok(Block::TooLong);
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(start),
-                Err(e) => return Err(Error::io(name, e)),
-            }
+            };
+            self.cut = cut;
+            return Ok(Block::Lines(&self.buf[..cut]));
         }
-        if skipping_long_line {
-            match memchr::memchr(b'\n', &buf) {
-                Some(p) => {
-                    buf.drain(..=p);
-                    skipping_long_line = false;
-                }
-                None => {
-                    buf.clear();
-                    continue;
-                }
-            }
-        }
-        let cut = if eof {
-            buf.len()
-        } else {
-            match memchr::memrchr(b'\n', &buf) {
-                Some(p) => p + 1,
-                None => {
-                    // No line end in a whole block: report the line, skip its rest.
-                    stats.lines += 1;
-                    stats.malformed += 1;
-                    on_malformed(&Malformed {
-                        line: stats.lines,
-                        reason: format!("line longer than {} bytes", BLOCK_BYTES),
-                    });
-                    buf.clear();
-                    skipping_long_line = true;
-                    continue;
-                }
-            }
-        };
-        let block = &buf[..cut];
-        let slices = split_slices(block, SLICE_BYTES);
-        let results: Vec<Result<SliceResult>> = slices
-            .par_iter()
-            .map(|s| check_slice(index, s, mode))
-            .collect();
-        for result in results {
-            let result = result?;
-            for m in &result.malformed {
-                on_malformed(&Malformed {
-                    line: stats.lines + m.line,
-                    reason: m.reason.clone(),
-                });
-            }
-            stats.add(&result.stats);
-            out.write_all(&result.out)
-                .map_err(|e| Error::io("<stdout>", e))?;
-        }
-        buf.drain(..cut);
     }
-    Ok(stats)
 }
 
 fn split_slices(block: &[u8], size: usize) -> Vec<&[u8]> {
@@ -175,88 +901,6 @@ fn split_slices(block: &[u8], size: usize) -> Vec<&[u8]> {
         rest = tail;
     }
     slices
-}
-
-struct SliceResult {
-    out: Vec<u8>,
-    stats: CheckStats,
-    malformed: Vec<Malformed>,
-}
-
-/// Parses, looks up and formats one slice of whole lines.
-fn check_slice<D: AsRef<[u8]>>(
-    index: &Index<D>,
-    slice: &[u8],
-    mode: OutputMode,
-) -> Result<SliceResult> {
-    let kind = index.kind();
-    let mut res = SliceResult {
-        out: Vec::with_capacity(match mode {
-            OutputMode::All => slice.len() + slice.len() / 4,
-            OutputMode::Found => slice.len() / 2,
-        }),
-        stats: CheckStats::default(),
-        malformed: Vec::new(),
-    };
-    let mut keys: Vec<Key> = Vec::with_capacity(GROUP);
-    let mut counts = [None; GROUP];
-    let mut rest = slice;
-    while !rest.is_empty() {
-        let (line, tail) = match memchr::memchr(b'\n', rest) {
-            Some(p) => (&rest[..p], &rest[p + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        rest = tail;
-        res.stats.lines += 1;
-        match parse_query_line(kind, line) {
-            Ok(QueryLine::Hash(key)) => keys.push(key),
-            Ok(QueryLine::Blank) => res.stats.blank += 1,
-            Err(reason) => {
-                res.stats.malformed += 1;
-                res.malformed.push(Malformed {
-                    line: res.stats.lines,
-                    reason,
-                });
-            }
-        }
-        if keys.len() == GROUP {
-            index.get_many(&keys, &mut counts[..keys.len()])?;
-            emit(kind, &keys, &counts[..keys.len()], mode, &mut res);
-            keys.clear();
-        }
-    }
-    if !keys.is_empty() {
-        index.get_many(&keys, &mut counts[..keys.len()])?;
-        emit(kind, &keys, &counts[..keys.len()], mode, &mut res);
-    }
-    Ok(res)
-}
-
-fn emit(
-    kind: HashKind,
-    keys: &[Key],
-    counts: &[Option<u64>],
-    mode: OutputMode,
-    res: &mut SliceResult,
-) {
-    let hex_len = kind.hex_len();
-    for (key, count) in keys.iter().zip(counts.iter()) {
-        res.stats.checked += 1;
-        let value = match (count, mode) {
-            (Some(c), _) => {
-                res.stats.found += 1;
-                *c
-            }
-            (None, OutputMode::All) => 0,
-            (None, OutputMode::Found) => continue,
-        };
-        let at = res.out.len();
-        res.out.resize(at + hex_len, 0);
-        key.write_hex(kind, &mut res.out[at..]);
-        res.out.push(b':');
-        write_decimal(&mut res.out, value);
-        res.out.push(b'\n');
-    }
 }
 
 /// Appends the decimal digits of `v`.
@@ -294,5 +938,62 @@ mod tests {
         for size in 1..12 {
             assert_eq!(split_slices(block, size).concat(), block.to_vec());
         }
+    }
+
+    /// A reader that hands out at most `step` bytes per call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn blocks_are_whole_lines_and_cover_the_input() {
+        let mut text = Vec::new();
+        for i in 0..(BLOCK_BYTES / 4) {
+            text.extend_from_slice(format!("{i:x}\n").as_bytes());
+        }
+        text.extend_from_slice(b"no newline at the end");
+        let mut reader = BlockReader::new(Trickle {
+            data: &text,
+            step: 100_000,
+        });
+        let mut seen = Vec::new();
+        let mut blocks = 0;
+        while let Block::Lines(b) = reader.next_block(Path::new("t")).unwrap() {
+            let b = b.to_vec();
+            if !reader.eof {
+                assert_eq!(b.last(), Some(&b'\n'));
+            }
+            seen.extend_from_slice(&b);
+            blocks += 1;
+        }
+        assert!(blocks >= 2);
+        assert_eq!(seen, text);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_block_is_reported_once_and_skipped() {
+        let mut text = b"first\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', BLOCK_BYTES + 10));
+        text.extend_from_slice(b"\nlast\n");
+        let mut reader = BlockReader::new(&text[..]);
+        let mut kinds = Vec::new();
+        loop {
+            match reader.next_block(Path::new("t")).unwrap() {
+                Block::Lines(b) => kinds.push(String::from_utf8_lossy(b).into_owned()),
+                Block::TooLong => kinds.push("<too long>".into()),
+                Block::End => break,
+            }
+        }
+        assert_eq!(kinds, ["first\n", "<too long>", "last\n"]);
     }
 }

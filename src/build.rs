@@ -124,7 +124,9 @@ pub fn interrupt() {
 
 fn check_interrupt() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
-        return Err(Error::Usage("interrupted; the previous index (if any) is unchanged".into()));
+        return Err(Error::Usage(
+            "interrupted; the previous index (if any) is unchanged".into(),
+        ));
     }
     Ok(())
 }
@@ -145,7 +147,10 @@ pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Res
             "--from-plaintext needs --kind sha1 or --kind ntlm: which hash should the passwords get?".into(),
         ));
     }
-    let inputs: Vec<Input> = inputs.iter().map(|p| Input::classify(p)).collect::<Result<_>>()?;
+    let inputs: Vec<Input> = inputs
+        .iter()
+        .map(|p| Input::classify(p))
+        .collect::<Result<_>>()?;
     if inputs.iter().filter(|i| i.form == InputForm::Stdin).count() > 1 {
         return Err(Error::Usage("stdin (-) can be given only once".into()));
     }
@@ -157,7 +162,10 @@ pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Res
         match build_sorted(&inputs[0], output, opts) {
             Err(Error::Unsorted { path, line, .. }) if !opts.require_sorted => {
                 if opts.progress && io::stderr().is_terminal() {
-                    eprintln!("pwdex: {}:{line}: input is not sorted by hash; sorting it", path.display());
+                    eprintln!(
+                        "pwdex: {}:{line}: input is not sorted by hash; sorting it",
+                        path.display()
+                    );
                 }
                 build_by_sorting(&inputs, output, opts)?
             }
@@ -194,7 +202,8 @@ impl SkipLog {
     fn note(&mut self, path: &Path, line: u64, reason: &str) {
         self.total += 1;
         if self.examples.len() < MAX_EXAMPLES {
-            self.examples.push(format!("{}:{}: {}", path.display(), line, reason));
+            self.examples
+                .push(format!("{}:{}: {}", path.display(), line, reason));
         }
     }
 }
@@ -220,9 +229,19 @@ enum LineFormat {
 /// A piece of input to parse: bytes of a block read from a stream, or a
 /// range file read by the worker that parses it.
 enum Piece<'a> {
-    Borrowed { source: usize, data: &'a [u8] },
-    Owned { source: usize, data: Vec<u8> },
-    RangeFile { source: usize, prefix: u32, path: PathBuf },
+    Borrowed {
+        source: usize,
+        data: &'a [u8],
+    },
+    Owned {
+        source: usize,
+        data: Vec<u8>,
+    },
+    RangeFile {
+        source: usize,
+        prefix: u32,
+        path: PathBuf,
+    },
 }
 
 /// The result of parsing one piece.
@@ -268,12 +287,19 @@ fn parse_piece<'a>(s: ParseSettings<'_>, piece: Piece<'a>) -> ParsedChunk<'a> {
         (false, None) => LineFormat::Dump,
     };
     match piece {
-        Piece::Borrowed { source, data } => parse_chunk(s, format_for(None), source, Cow::Borrowed(data)),
+        Piece::Borrowed { source, data } => {
+            parse_chunk(s, format_for(None), source, Cow::Borrowed(data))
+        }
         Piece::Owned { source, data } => parse_chunk(s, format_for(None), source, Cow::Owned(data)),
-        Piece::RangeFile { source, prefix, path } => match std::fs::read(&path) {
+        Piece::RangeFile {
+            source,
+            prefix,
+            path,
+        } => match std::fs::read(&path) {
             Ok(data) => parse_chunk(s, format_for(Some(prefix)), source, Cow::Owned(data)),
             Err(e) => {
-                let mut chunk = parse_chunk(s, format_for(Some(prefix)), source, Cow::Borrowed(&[]));
+                let mut chunk =
+                    parse_chunk(s, format_for(Some(prefix)), source, Cow::Borrowed(&[]));
                 chunk.error = Some((0, ChunkError::Io(path, e)));
                 chunk
             }
@@ -282,11 +308,18 @@ fn parse_piece<'a>(s: ParseSettings<'_>, piece: Piece<'a>) -> ParsedChunk<'a> {
 }
 
 fn parse_pieces<'a>(settings: ParseSettings<'_>, pieces: Vec<Piece<'a>>) -> Vec<ParsedChunk<'a>> {
-    pieces.into_par_iter().map(|p| parse_piece(settings, p)).collect()
+    pieces
+        .into_par_iter()
+        .map(|p| parse_piece(settings, p))
+        .collect()
 }
 
 /// Parses a range-file line: the suffix after the file's five-digit prefix.
-fn parse_range_line(kind: HashKind, prefix: u32, line: &[u8]) -> std::result::Result<DumpRecord, String> {
+fn parse_range_line(
+    kind: HashKind,
+    prefix: u32,
+    line: &[u8],
+) -> std::result::Result<DumpRecord, String> {
     let line = strip_cr(line);
     let suffix_len = kind.hex_len() - 5;
     let colon = line.iter().position(|&b| b == b':');
@@ -296,11 +329,21 @@ fn parse_range_line(kind: HashKind, prefix: u32, line: &[u8]) -> std::result::Re
             hex[..5].copy_from_slice(format!("{prefix:05X}").as_bytes());
             hex[5..kind.hex_len()].copy_from_slice(&line[..c]);
             let key = parse_hex_key(kind, &hex[..kind.hex_len()]).ok_or_else(|| {
-                format!("suffix {:?} is not {} hex digits", String::from_utf8_lossy(&line[..c]), suffix_len)
+                format!(
+                    "suffix {:?} is not {} hex digits",
+                    String::from_utf8_lossy(&line[..c]),
+                    suffix_len
+                )
             })?;
             // Tolerate the thousands separators some API answers were reported to carry.
             let digits: Cow<[u8]> = if line[c + 1..].contains(&b',') {
-                Cow::Owned(line[c + 1..].iter().copied().filter(|&b| b != b',').collect())
+                Cow::Owned(
+                    line[c + 1..]
+                        .iter()
+                        .copied()
+                        .filter(|&b| b != b',')
+                        .collect(),
+                )
             } else {
                 Cow::Borrowed(&line[c + 1..])
             };
@@ -315,7 +358,12 @@ fn parse_range_line(kind: HashKind, prefix: u32, line: &[u8]) -> std::result::Re
     }
 }
 
-fn parse_chunk<'a>(s: ParseSettings<'_>, format: LineFormat, source: usize, data: Cow<'a, [u8]>) -> ParsedChunk<'a> {
+fn parse_chunk<'a>(
+    s: ParseSettings<'_>,
+    format: LineFormat,
+    source: usize,
+    data: Cow<'a, [u8]>,
+) -> ParsedChunk<'a> {
     let kind = s.kind;
     let mut parsed = ParsedChunk {
         source,
@@ -407,7 +455,12 @@ fn parse_chunk<'a>(s: ParseSettings<'_>, format: LineFormat, source: usize, data
     parsed
 }
 
-fn progress_bar(enabled: bool, total: Option<u64>, what: &str, unit_bytes: bool) -> Option<indicatif::ProgressBar> {
+fn progress_bar(
+    enabled: bool,
+    total: Option<u64>,
+    what: &str,
+    unit_bytes: bool,
+) -> Option<indicatif::ProgressBar> {
     if !enabled || !io::stderr().is_terminal() {
         return None;
     }
@@ -475,7 +528,12 @@ struct Estimate {
 /// sample's share of non-padding records times the input size. Dumps sorted
 /// by hash have counts unrelated to position, so the sample's count
 /// histogram is representative.
-fn estimate_from_sample(kind: HashKind, format: LineFormat, sample: &[u8], total_bytes: u64) -> Estimate {
+fn estimate_from_sample(
+    kind: HashKind,
+    format: LineFormat,
+    sample: &[u8],
+    total_bytes: u64,
+) -> Estimate {
     let mut hist = [0u64; 65];
     let mut records = 0u64;
     for line in sample.split(|&b| b == b'\n') {
@@ -573,7 +631,10 @@ impl Iterator for LineChunks {
                 None if block.len() > MAX_LINE_BYTES => {
                     return Some(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("no line end in {} MiB: not a text dump", MAX_LINE_BYTES >> 20),
+                        format!(
+                            "no line end in {} MiB: not a text dump",
+                            MAX_LINE_BYTES >> 20
+                        ),
                     )));
                 }
                 None => self.carry = block,
@@ -587,12 +648,16 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
     let display = input.display();
     let mut files = Vec::new();
     type Pieces = Box<dyn Iterator<Item = Result<Piece<'static>>>>;
-    let (pieces, kind, estimate, total_bytes): (Pieces, HashKind, Estimate, u64) = match input.form {
+    let (pieces, kind, estimate, total_bytes): (Pieces, HashKind, Estimate, u64) = match input.form
+    {
         InputForm::PlainFile => {
             // Read, not mapped: a mapped 77 GB input would count in the
             // process's resident memory, and reads cost no more here.
             let file = std::fs::File::open(&input.path).map_err(|e| Error::io(&input.path, e))?;
-            let size = file.metadata().map_err(|e| Error::io(&input.path, e))?.len();
+            let size = file
+                .metadata()
+                .map_err(|e| Error::io(&input.path, e))?
+                .len();
             let mut sample = vec![0u8; 1 << 20];
             let n = read_full(&mut &file, &mut sample).map_err(|e| Error::io(&input.path, e))?;
             sample.truncate(n);
@@ -620,7 +685,11 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
             files = range_files(&input.path)?;
             let sizes: Vec<u64> = files
                 .iter()
-                .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).map_err(|e| Error::io(p, e)))
+                .map(|(_, p)| {
+                    std::fs::metadata(p)
+                        .map(|m| m.len())
+                        .map_err(|e| Error::io(p, e))
+                })
                 .collect::<Result<_>>()?;
             let total: u64 = sizes.iter().sum();
             // Sample the first files, up to about a megabyte.
@@ -638,7 +707,12 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
                         k
                     }
                 };
-                let e = estimate_from_sample(k, LineFormat::Range { prefix: *prefix }, &data, data.len() as u64);
+                let e = estimate_from_sample(
+                    k,
+                    LineFormat::Range { prefix: *prefix },
+                    &data,
+                    data.len() as u64,
+                );
                 sample_records += e.records;
                 sample_bytes += data.len() as u64;
                 for (h, x) in hist.iter_mut().zip(e.count_hist.iter()) {
@@ -717,7 +791,11 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
     let mut take_group = || -> Result<Vec<Piece>> { pieces.by_ref().take(group).collect() };
     let parse_group = |g| parse_pieces(settings, g);
     let first = take_group()?;
-    let mut current = if first.is_empty() { None } else { Some(parse_group(first)) };
+    let mut current = if first.is_empty() {
+        None
+    } else {
+        Some(parse_group(first))
+    };
     while let Some(parsed) = current.take() {
         check_interrupt()?;
         let next_group = take_group()?;
@@ -764,7 +842,12 @@ fn form_name(form: InputForm) -> &'static str {
     }
 }
 
-fn plan_layout(kind: HashKind, records: u64, hist: &[u64; 65], opts: &BuildOptions) -> Result<Layout> {
+fn plan_layout(
+    kind: HashKind,
+    records: u64,
+    hist: &[u64; 65],
+    opts: &BuildOptions,
+) -> Result<Layout> {
     let mut layout = Layout::plan(kind, records, hist, opts.fpp);
     if let Some(b) = opts.bucket_bits {
         if b > crate::format::MAX_BUCKET_BITS || b >= kind.bits() {
@@ -861,12 +944,18 @@ impl Packer<'_, '_> {
                 && let Some((prev, count)) = self.pending
             {
                 if *first < prev {
-                    return Err(unsorted(self.kind, path, self.lines_before + chunk.first_record_line, prev, *first));
+                    return Err(unsorted(
+                        self.kind,
+                        path,
+                        self.lines_before + chunk.first_record_line,
+                        prev,
+                        *first,
+                    ));
                 }
                 if *first == prev {
-                    let sum = count
-                        .checked_add(chunk.records[0].1)
-                        .ok_or_else(|| overflow(path, self.lines_before + chunk.first_record_line))?;
+                    let sum = count.checked_add(chunk.records[0].1).ok_or_else(|| {
+                        overflow(path, self.lines_before + chunk.first_record_line)
+                    })?;
                     self.pending = Some((prev, sum));
                     self.duplicates += 1;
                 }
@@ -886,7 +975,12 @@ impl Packer<'_, '_> {
                 self.pending = Some(last);
             }
             if let Some((line, error)) = &chunk.error {
-                return Err(chunk_error(self.kind, path, self.lines_before + line, error));
+                return Err(chunk_error(
+                    self.kind,
+                    path,
+                    self.lines_before + line,
+                    error,
+                ));
             }
             self.lines_before += chunk.lines;
             self.lines += chunk.lines;
@@ -955,9 +1049,18 @@ impl SortState {
 
     /// Takes parsed chunks of one input; `line_base` is the number of lines
     /// of the same file before them.
-    fn absorb(&mut self, parsed: Vec<ParsedChunk>, stats: &mut InputStats, path: &Path, mut line_base: u64) -> Result<()> {
+    fn absorb(
+        &mut self,
+        parsed: Vec<ParsedChunk>,
+        stats: &mut InputStats,
+        path: &Path,
+        mut line_base: u64,
+    ) -> Result<()> {
         let kind = self.kind.unwrap_or(HashKind::Sha1);
-        let runs = self.runs.as_mut().expect("run builder exists once the kind is known");
+        let runs = self
+            .runs
+            .as_mut()
+            .expect("run builder exists once the kind is known");
         for chunk in &parsed {
             for (line, reason) in &chunk.skipped {
                 self.skips.note(path, line_base + line, reason);
@@ -1043,7 +1146,11 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                 let stream = input.open_stream(hasher.clone())?;
                 let block_bytes = (opts.chunk_bytes.max(1) * group_size).max(1 << 16);
                 let mut blocks = LineChunks::new(stream, block_bytes);
-                while let Some(block) = blocks.next().transpose().map_err(|e| Error::io(&display, e))? {
+                while let Some(block) = blocks
+                    .next()
+                    .transpose()
+                    .map_err(|e| Error::io(&display, e))?
+                {
                     let kind = state.kind_from(&display, &block, false)?;
                     let settings = settings_for(kind, opts);
                     let parsed: Vec<ParsedChunk> = split_chunks(&block, opts.chunk_bytes.max(1))
@@ -1092,7 +1199,15 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
         p.finish_and_clear();
     }
     let duplicates = state.duplicates + upper_bound.saturating_sub(n);
-    finish(writer, kind, opts, all_stats, duplicates, std::mem::take(&mut state.skips), true)
+    finish(
+        writer,
+        kind,
+        opts,
+        all_stats,
+        duplicates,
+        std::mem::take(&mut state.skips),
+        true,
+    )
 }
 
 fn settings_for(kind: HashKind, opts: &BuildOptions) -> ParseSettings<'static> {
@@ -1138,11 +1253,25 @@ mod tests {
     #[test]
     fn range_lines() {
         let k = HashKind::Sha1;
-        let r = parse_range_line(k, 0x5BAA6, b"1E4C9B93F3F0682250B6CF8331B7EE68FD8:10434004\r").unwrap();
+        let r = parse_range_line(
+            k,
+            0x5BAA6,
+            b"1E4C9B93F3F0682250B6CF8331B7EE68FD8:10434004\r",
+        )
+        .unwrap();
         assert_eq!(r.key.to_hex(k), "5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8");
         assert_eq!(r.count, 10434004);
-        assert_eq!(parse_range_line(k, 0x5BAA6, b"1E4C9B93F3F0682250B6CF8331B7EE68FD8:1,234").unwrap().count, 1234);
-        assert!(parse_range_line(k, 0, b"ABC:1").unwrap_err().contains("expected 35"));
+        assert_eq!(
+            parse_range_line(k, 0x5BAA6, b"1E4C9B93F3F0682250B6CF8331B7EE68FD8:1,234")
+                .unwrap()
+                .count,
+            1234
+        );
+        assert!(
+            parse_range_line(k, 0, b"ABC:1")
+                .unwrap_err()
+                .contains("expected 35")
+        );
         let n = HashKind::Ntlm;
         let r = parse_range_line(n, 0x8846F, b"7EAEE8FB117AD06BDD830B7586C:2").unwrap();
         assert_eq!(r.key.to_hex(n), "8846F7EAEE8FB117AD06BDD830B7586C");

@@ -62,12 +62,15 @@ impl RunBuilder {
         let mut rest = records;
         while !rest.is_empty() {
             if self.buffer.capacity() == 0 {
-                self.buffer.reserve_exact(self.capacity.min(rest.len().max(1 << 16)));
+                self.buffer
+                    .reserve_exact(self.capacity.min(rest.len().max(1 << 16)));
             }
             let room = self.capacity - self.buffer.len();
             let take = room.min(rest.len());
             if self.buffer.len() + take > self.buffer.capacity() {
-                let want = (self.buffer.len() + take).max(self.buffer.capacity() * 2).min(self.capacity);
+                let want = (self.buffer.len() + take)
+                    .max(self.buffer.capacity() * 2)
+                    .min(self.capacity);
                 self.buffer.reserve_exact(want - self.buffer.len());
             }
             self.buffer.extend_from_slice(&rest[..take]);
@@ -90,7 +93,8 @@ impl RunBuilder {
             records.par_sort_unstable_by_key(|r| r.0);
         }
         let merged = merge_sorted_duplicates(&mut records)?;
-        let mut file = tempfile::tempfile_in(&self.tmp_dir).map_err(|e| Error::io(&self.tmp_dir, e))?;
+        let mut file =
+            tempfile::tempfile_in(&self.tmp_dir).map_err(|e| Error::io(&self.tmp_dir, e))?;
         {
             let mut out = BufWriter::with_capacity(1 << 20, &mut file);
             let n = self.kind.byte_len();
@@ -102,7 +106,8 @@ impl RunBuilder {
             }
             out.flush().map_err(|e| Error::io(&self.tmp_dir, e))?;
         }
-        file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(&self.tmp_dir, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(&self.tmp_dir, e))?;
         self.runs.push(Run {
             file,
             records: merged as u64,
@@ -196,7 +201,10 @@ pub struct RunMerger {
 
 impl RunMerger {
     fn refill(&mut self, i: usize) -> Result<()> {
-        if let Some((key, count)) = self.readers[i].next().map_err(|e| Error::io(&self.tmp_dir, e))? {
+        if let Some((key, count)) = self.readers[i]
+            .next()
+            .map_err(|e| Error::io(&self.tmp_dir, e))?
+        {
             self.heap.push(Reverse((key, count, i)));
         }
         Ok(())
@@ -234,7 +242,9 @@ mod tests {
         let mut x = 7u64;
         let mut batch = Vec::new();
         for i in 0..20_000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let key = Key::from_limbs(0, x >> 50, i % 3000); // many duplicates
             batch.push((key, i + 1));
             *reference.entry(key).or_insert(0u64) += i + 1;

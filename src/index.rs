@@ -610,7 +610,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         )))
     }
 
-    /// Rebuilds the full key of record `i` of bucket `bucket`.
+    /// Rebuilds a full key from its bucket and its stored suffix chunks.
     pub fn key_of(&self, bucket: u64, suffix: [u64; 3]) -> Key {
         let p = self.params();
         Key::from_parts(bucket, suffix, p.suffix_bits())

@@ -46,6 +46,8 @@ the worst bug this crate can have; a missed one the second worst.
 - [`build`]: corpus → index.
 - [`index`]: the memory-mapped reader and lookups.
 - [`batch`]: the parallel batch engine behind `check`.
+- [`queries`]: `check` input formats (hash, pwdump/secretsdump, plaintext, CSV) and their detection.
+- [`report`]: `check` output formats (text, CSV, JSON Lines) and summary statistics.
 - [`info`]: what `pwdex info` reports.
 - [`verify`]: full verification of an index, every checksum and invariant (`pwdex verify`).
 - [`range`]: range API bodies (`SUFFIX:COUNT` lines per 5-hex prefix), padded or not.
@@ -62,8 +64,10 @@ pub mod hash;
 pub mod index;
 pub mod info;
 pub mod parse;
-pub mod sources;
+pub mod queries;
 pub mod range;
+pub mod report;
+pub mod sources;
 pub mod verify;
 pub mod writer;
 

@@ -10,9 +10,11 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 
-use pwdex::batch::{CheckStats, Malformed, OutputMode, check_stream};
+use pwdex::batch::{CheckOptions, Checker, Malformed, OutputMode};
 use pwdex::build::{BuildOptions, build_many};
 use pwdex::info::IndexInfo;
+use pwdex::queries::{CsvColumns, InputFormat};
+use pwdex::report::{IndexDescription, OutputFormat};
 use pwdex::{Error, HashKind, Index};
 
 mod serve;
@@ -21,15 +23,66 @@ mod serve;
 const EXIT_OK: u8 = 0;
 /// Exit status: an error stopped the command.
 const EXIT_ERROR: u8 = 1;
+/// Exit status: invalid command line.
+const EXIT_USAGE: u8 = 2;
 /// Exit status: `check` completed but some input lines were malformed.
 const EXIT_MALFORMED: u8 = 3;
+/// Exit status: `check --fail-on-found` completed and something was found.
+const EXIT_FOUND: u8 = 4;
 
-const EXIT_CODES: &str = "\
+macro_rules! exit_codes_text {
+    () => {
+        "\
 Exit codes:
   0  success
-  1  error (unreadable file, bad dump line, corrupt index, ...)
+  1  error (unreadable file, bad dump line, corrupt index, index of the wrong kind, ...)
   2  invalid command line
-  3  check: finished, but some input lines were malformed (reported on stderr)";
+  3  check: finished, but some input lines were malformed (reported on stderr)
+  4  check --fail-on-found: finished, and something was found (takes precedence over 3)"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes_text!();
+
+const CHECK_HELP: &str = concat!(
+    "\
+Input formats (--input-format):
+  auto    hash or pwdump, detected from the first lines of each input (the summary
+          says which); plaintext is never detected, CSV only when asked for
+  hash    one hash per line; also HASH:anything (e.g. HASH:COUNT), user:HASH and
+          user,HASH (exactly one of the two fields a hash)
+  pwdump  pwdump / secretsdump output, [DOMAIN\\]user:RID:LMHASH:NTHASH:::, with
+          (status=...) and (pwdLastSet=...) suffixes and history entries; the NT hash
+          is checked (NTLM indexes only). The banner, [*] status lines, Kerberos keys,
+          LSA/DPAPI secrets, hex dumps and cleartext lines are skipped and never
+          printed; other lines are malformed
+  plain   one plaintext password per line (UTF-8; an empty line is blank), hashed
+          with the index's kind; plaintexts appear only with --show-plaintext
+  csv     a header row; --column NAME (hashes; default: a column named hash, nthash,
+          nt_hash, ntlm, nt, sha1, sha-1 or password_hash) or --plaintext-column NAME,
+          and --id-column NAME for the account. A column option implies csv
+
+Output (--format), one record per query, in input order:
+  text    [ACCOUNT:]HASH:COUNT, plus :INDEX with several -i; found queries only
+          unless --all (then count 0 when not found)
+  csv     account,hash,found,count,index,status,history (+ plaintext with
+          --show-plaintext); every query unless --only-found
+  jsonl   {\"account\",\"hash\",\"found\",\"count\",\"index\"} (+ \"status\", \"history\"
+          for pwdump lines, \"plaintext\" with --show-plaintext); every query unless
+          --only-found
+  found: held by an index with a count of at least --min-count. Below it csv and
+  jsonl keep the real count and index with found=false; text prints count 0.
+  With several -i, the first index (in the order given) holding a hash is the one
+  reported; all must hold one hash kind (NTLM for pwdump).
+
+Summary (stderr, unless -q): input format, lines, hashes checked, found, not
+found, malformed, blank and skipped lines, accounts, distinct hashes and hashes
+shared by 2+ accounts (exact for inputs with accounts, a ~2% estimate otherwise),
+time and rate.
+
+",
+    exit_codes_text!()
+);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,8 +101,8 @@ enum Command {
     /// Build an index from Pwned Passwords dumps, range directories or plaintext lists.
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
-    /// Check hashes (one per line) against an index; prints found ones as HASH:COUNT.
-    #[command(after_help = EXIT_CODES)]
+    /// Check hashes, pwdump/secretsdump exports, plaintexts or CSV against indexes; prints found ones as [ACCOUNT:]HASH:COUNT.
+    #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
     /// Describe an index: kind, records, sizes, filter, build record.
     #[command(after_help = EXIT_CODES)]
@@ -108,7 +161,9 @@ fn parse_size(text: &str) -> Result<usize, String> {
         Some((i, _)) => t.split_at(i),
         None => (t, ""),
     };
-    let value: usize = digits.parse().map_err(|_| format!("{text:?} is not a size like 512M or 2G"))?;
+    let value: usize = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 512M or 2G"))?;
     let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
         "" => 0,
         "K" => 10,
@@ -125,20 +180,100 @@ fn parse_size(text: &str) -> Result<usize, String> {
 
 #[derive(Args, Debug)]
 struct CheckArgs {
-    /// The index to check against.
-    #[arg(short, long)]
-    index: PathBuf,
-    /// Files of hashes, one per line (stdin when none, or `-`).
+    /// An index to check against; repeat for several (the first, in this order, holding a hash is reported).
+    #[arg(short, long, value_name = "INDEX", required = true)]
+    index: Vec<PathBuf>,
+    /// Input files (stdin when none, or `-`).
     files: Vec<PathBuf>,
-    /// Print every input hash as HASH:COUNT, with 0 when absent.
-    #[arg(long)]
+    /// What the input holds: auto (hash or pwdump, detected), hash, pwdump, plain, csv.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "auto",
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(InputFormat::NAMES),
+            |s| s.parse::<InputFormat>().expect("a listed name"),
+        )
+    )]
+    input_format: InputFormat,
+    /// Output format: text ([ACCOUNT:]HASH:COUNT), csv or jsonl (one record per query).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "text",
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(OutputFormat::NAMES),
+            |s| s.parse::<OutputFormat>().expect("a listed name"),
+        )
+    )]
+    format: OutputFormat,
+    /// Print every query (text: count 0 when not found). The default for csv and jsonl.
+    #[arg(long, conflicts_with = "only_found")]
     all: bool,
+    /// Print found queries only. The default for text.
+    #[arg(long)]
+    only_found: bool,
+    /// Found only with a count of at least N (csv/jsonl keep the real count, with found=false).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    min_count: u64,
+    /// Exit with status 4 when anything is found (for CI gates and scripts).
+    #[arg(long)]
+    fail_on_found: bool,
+    /// Put plaintext passwords (plain input, --plaintext-column) in the records.
+    #[arg(long)]
+    show_plaintext: bool,
+    /// CSV input: the column holding hashes.
+    #[arg(long, value_name = "NAME", conflicts_with = "plaintext_column")]
+    column: Option<String>,
+    /// CSV input: the column holding plaintext passwords.
+    #[arg(long, value_name = "NAME")]
+    plaintext_column: Option<String>,
+    /// CSV input: the column holding the account.
+    #[arg(long, value_name = "NAME")]
+    id_column: Option<String>,
     /// No summary on stderr (malformed lines are still reported).
     #[arg(short, long)]
     quiet: bool,
     /// How many malformed lines to report individually.
     #[arg(long, default_value_t = 20)]
     max_errors: u64,
+}
+
+impl CheckArgs {
+    /// The library settings; no I/O. An error is a command-line mistake.
+    fn options(&self) -> Result<CheckOptions, String> {
+        let csv = CsvColumns {
+            hash: self.column.clone(),
+            plaintext: self.plaintext_column.clone(),
+            id: self.id_column.clone(),
+        };
+        let input = match self.input_format {
+            InputFormat::Auto if csv.any() => InputFormat::Csv,
+            InputFormat::Auto | InputFormat::Csv => self.input_format,
+            other if csv.any() => {
+                return Err(format!(
+                    "--column, --plaintext-column and --id-column are for CSV input, not {other}"
+                ));
+            }
+            other => other,
+        };
+        let mode = if self.all {
+            Some(OutputMode::All)
+        } else if self.only_found {
+            Some(OutputMode::Found)
+        } else {
+            None
+        };
+        Ok(CheckOptions {
+            input,
+            output: self.format,
+            mode,
+            min_count: self.min_count,
+            show_plaintext: self.show_plaintext,
+            csv,
+            statistics: !self.quiet,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -180,7 +315,10 @@ fn main() -> ExitCode {
 
 fn run_build(args: BuildArgs) -> Result<u8, Error> {
     if !(args.fpp > 0.0 && args.fpp < 1.0) {
-        return Err(Error::Usage(format!("--fpp must be between 0 and 1, got {}", args.fpp)));
+        return Err(Error::Usage(format!(
+            "--fpp must be between 0 and 1, got {}",
+            args.fpp
+        )));
     }
     // Ctrl-C: stop at the next chunk, so temporary files are removed and
     // the previous index stays in place.
@@ -218,32 +356,74 @@ fn run_build(args: BuildArgs) -> Result<u8, Error> {
             summary.padding_lines,
             summary.duplicates_merged,
             summary.malformed_skipped,
-            if summary.sorted_externally { ", sorted" } else { "" },
+            if summary.sorted_externally {
+                ", sorted"
+            } else {
+                ""
+            },
             summary.seconds,
             summary.input_bytes as f64 / 1e6 / summary.seconds.max(1e-9)
         );
     } else if summary.malformed_skipped > 0 {
-        eprintln!("pwdex: {} malformed lines skipped", summary.malformed_skipped);
+        eprintln!(
+            "pwdex: {} malformed lines skipped",
+            summary.malformed_skipped
+        );
     }
     Ok(EXIT_OK)
 }
 
+/// A batch with at least as many queries as its index has filter pages
+/// touches nearly every one of them: have the kernel read the front sections
+/// ahead, sequentially, instead of faulting them in one page at a time
+/// (issue 4: on a cold index the filter is read once, not randomly). Small
+/// batches against a huge index skip it. Stdin counts as large.
+fn prefetch_fronts_for_large_batches(indexes: &[Index<memmap2::Mmap>], files: &[PathBuf]) {
+    let input_bytes: Option<u64> = files
+        .iter()
+        .map(|f| {
+            (f.as_os_str() != "-")
+                .then(|| std::fs::metadata(f).ok().map(|m| m.len()))
+                .flatten()
+        })
+        .sum();
+    let approx_queries = input_bytes.map_or(u64::MAX, |b| b / 33);
+    for index in indexes {
+        let filter_pages = index.params().filter_blocks * 64 / 4096;
+        if approx_queries >= filter_pages {
+            index.prefetch_front();
+        }
+    }
+}
+
 fn run_check(args: CheckArgs) -> Result<u8, Error> {
     let started = Instant::now();
-    let index = Index::open(&args.index)?;
-    let mode = if args.all {
-        OutputMode::All
-    } else {
-        OutputMode::Found
+    let opts = match args.options() {
+        Ok(opts) => opts,
+        Err(msg) => {
+            eprintln!("pwdex: error: {msg}");
+            return Ok(EXIT_USAGE);
+        }
     };
+    let indexes = args
+        .index
+        .iter()
+        .map(Index::open)
+        .collect::<Result<Vec<_>, Error>>()?;
     let files = if args.files.is_empty() {
         vec![PathBuf::from("-")]
     } else {
         args.files.clone()
     };
+    prefetch_fronts_for_large_batches(&indexes, &files);
+    let named = indexes
+        .iter()
+        .zip(&args.index)
+        .map(|(index, path)| (index, path.display().to_string()))
+        .collect();
+    let mut checker = Checker::new(named, opts)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut total = CheckStats::default();
     let mut reported = 0u64;
     for file in &files {
         let name = if file.as_os_str() == "-" {
@@ -257,56 +437,46 @@ fn run_check(args: CheckArgs) -> Result<u8, Error> {
                 eprintln!("pwdex: {}:{}: {}", name.display(), m.line, m.reason);
             }
         };
-        let stats = if file.as_os_str() == "-" {
-            check_stream(
-                &index,
-                io::stdin().lock(),
-                &name,
-                &mut out,
-                mode,
-                &mut report,
-            )?
+        if file.as_os_str() == "-" {
+            checker.check(io::stdin().lock(), &name, &mut out, &mut report)?;
         } else {
             let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-            check_stream(&index, f, &name, &mut out, mode, &mut report)?
-        };
-        add_stats(&mut total, &stats);
+            checker.check(f, &name, &mut out, &mut report)?;
+        }
     }
     out.flush().map_err(|e| Error::io("<stdout>", e))?;
+    let total = checker.tally().stats;
     if total.malformed > args.max_errors {
         eprintln!(
             "pwdex: ... and {} more malformed lines",
             total.malformed - args.max_errors
         );
     }
-    let secs = started.elapsed().as_secs_f64();
     if !args.quiet {
-        eprintln!(
-            "pwdex: checked {} hashes against {} ({} {} records): {} found, {} malformed, {} blank lines, in {:.3} s ({:.2} M hashes/s)",
-            total.checked,
-            args.index.display(),
-            index.len(),
-            index.kind(),
-            total.found,
-            total.malformed,
-            total.blank,
-            secs,
-            total.checked as f64 / 1e6 / secs.max(1e-9)
-        );
+        let described: Vec<IndexDescription> = indexes
+            .iter()
+            .zip(&args.index)
+            .map(|(index, path)| IndexDescription {
+                name: path.display().to_string(),
+                records: index.len(),
+                kind: index.kind(),
+            })
+            .collect();
+        let secs = started.elapsed().as_secs_f64();
+        for line in checker
+            .tally()
+            .summary_lines(&described, args.min_count, secs)
+        {
+            eprintln!("pwdex: {line}");
+        }
     }
-    Ok(if total.malformed > 0 {
+    Ok(if args.fail_on_found && total.found > 0 {
+        EXIT_FOUND
+    } else if total.malformed > 0 {
         EXIT_MALFORMED
     } else {
         EXIT_OK
     })
-}
-
-fn add_stats(total: &mut CheckStats, s: &CheckStats) {
-    total.lines += s.lines;
-    total.checked += s.checked;
-    total.found += s.found;
-    total.malformed += s.malformed;
-    total.blank += s.blank;
 }
 
 fn run_verify(args: VerifyArgs) -> Result<u8, Error> {

@@ -91,9 +91,13 @@ impl Input {
     pub fn size(&self) -> Option<u64> {
         match self.form {
             InputForm::Stdin => None,
-            InputForm::RangeDir => range_files(&self.path)
-                .ok()
-                .map(|files| files.iter().filter_map(|f| std::fs::metadata(&f.1).ok()).map(|m| m.len()).sum()),
+            InputForm::RangeDir => range_files(&self.path).ok().map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| std::fs::metadata(&f.1).ok())
+                    .map(|m| m.len())
+                    .sum()
+            }),
             _ => std::fs::metadata(&self.path).ok().map(|m| m.len()),
         }
     }
@@ -106,16 +110,19 @@ impl Input {
         Ok(match self.form {
             InputForm::Stdin => Box::new(HashingReader::new(io::stdin(), hasher)),
             InputForm::PlainFile => Box::new(HashingReader::new(open()?, hasher)),
-            InputForm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
-                1 << 20,
-                HashingReader::new(open()?, hasher),
-            ))),
+            InputForm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+                io::BufReader::with_capacity(1 << 20, HashingReader::new(open()?, hasher)),
+            )),
             InputForm::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(HashingReader::new(open()?, hasher)).map_err(|e| Error::io(path, e))?,
+                zstd::stream::read::Decoder::new(HashingReader::new(open()?, hasher))
+                    .map_err(|e| Error::io(path, e))?,
             ),
             InputForm::SevenZip => Box::new(seven_zip_stream(path.clone(), hasher)?),
             InputForm::RangeDir => {
-                return Err(Error::Usage(format!("{} is a directory of range files", path.display())));
+                return Err(Error::Usage(format!(
+                    "{} is a directory of range files",
+                    path.display()
+                )));
             }
         })
     }
@@ -174,8 +181,9 @@ fn seven_zip_stream(path: PathBuf, hasher: RawHasher) -> Result<ChannelReader> {
             io::copy(&mut raw, &mut io::sink())?;
             let mut file = file;
             std::io::Seek::rewind(&mut file)?;
-            let mut archive = sevenz_rust2::ArchiveReader::new(file, sevenz_rust2::Password::empty())
-                .map_err(|e| io::Error::other(format!("not a readable 7z archive: {e}")))?;
+            let mut archive =
+                sevenz_rust2::ArchiveReader::new(file, sevenz_rust2::Password::empty())
+                    .map_err(|e| io::Error::other(format!("not a readable 7z archive: {e}")))?;
             let mut first = true;
             archive
                 .for_each_entries(|entry, data| {
@@ -257,7 +265,8 @@ pub fn range_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
                 return Err(Error::BadLine {
                     path: entry.path(),
                     line: 0,
-                    reason: "not a range file: names must be 5 hex digits and .txt, like 5BAA6.txt".into(),
+                    reason: "not a range file: names must be 5 hex digits and .txt, like 5BAA6.txt"
+                        .into(),
                 });
             }
         }

@@ -24,7 +24,10 @@ fn build(inputs: &[&Path], index: &Path, extra: &[&str]) -> std::process::Output
 }
 
 fn check_all(index: &Path, queries: &str) -> String {
-    let o = run(&["check", "-i", index.to_str().unwrap(), "--all", "-q"], queries.as_bytes());
+    let o = run(
+        &["check", "-i", index.to_str().unwrap(), "--all", "-q"],
+        queries.as_bytes(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     String::from_utf8(o.stdout).unwrap()
 }
@@ -37,7 +40,10 @@ fn write_ranges(dir: &Path, kind: HashKind, corpus: &Corpus, padding: bool) -> P
     let mut rng = Rng(99);
     for (k, c) in corpus {
         let hex = k.to_hex(kind);
-        files.entry(hex[..5].to_string()).or_default().push(format!("{}:{}", &hex[5..], c));
+        files
+            .entry(hex[..5].to_string())
+            .or_default()
+            .push(format!("{}:{}", &hex[5..], c));
     }
     for (prefix, mut lines) in files {
         if padding {
@@ -47,7 +53,11 @@ fn write_ranges(dir: &Path, kind: HashKind, corpus: &Corpus, padding: bool) -> P
             }
             lines.sort();
         }
-        std::fs::write(root.join(format!("{prefix}.txt")), lines.join("\r\n") + "\r\n").unwrap();
+        std::fs::write(
+            root.join(format!("{prefix}.txt")),
+            lines.join("\r\n") + "\r\n",
+        )
+        .unwrap();
     }
     root
 }
@@ -65,12 +75,24 @@ fn every_form_of_one_corpus_answers_identically() {
         let mut forms: Vec<(&str, Vec<PathBuf>, Vec<&str>)> = Vec::new();
         let plain = write(dir.path(), "plain.txt", &text);
         forms.push(("plain", vec![plain.clone()], vec![]));
-        forms.push(("ranges+padding", vec![write_ranges(dir.path(), kind, &corpus, true)], vec![]));
-        let lower = write(dir.path(), "lower.txt", dump_text(kind, &corpus, false, true));
+        forms.push((
+            "ranges+padding",
+            vec![write_ranges(dir.path(), kind, &corpus, true)],
+            vec![],
+        ));
+        let lower = write(
+            dir.path(),
+            "lower.txt",
+            dump_text(kind, &corpus, false, true),
+        );
         forms.push(("lower LF", vec![lower], vec![]));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(text.as_bytes()).unwrap();
-        forms.push(("gzip", vec![write(dir.path(), "dump.txt.gz", gz.finish().unwrap())], vec![]));
+        forms.push((
+            "gzip",
+            vec![write(dir.path(), "dump.txt.gz", gz.finish().unwrap())],
+            vec![],
+        ));
         let zst = zstd::encode_all(text.as_bytes(), 1).unwrap();
         forms.push(("zstd", vec![write(dir.path(), "dump.zst", zst)], vec![]));
         let seven = dir.path().join("dump.7z");
@@ -83,7 +105,11 @@ fn every_form_of_one_corpus_answers_identically() {
             shuffled.swap(i, (rng.next() % (i as u64 + 1)) as usize);
         }
         let shuffled_text = shuffled.join("\n") + "\n";
-        forms.push(("shuffled", vec![write(dir.path(), "shuffled.txt", &shuffled_text)], vec![]));
+        forms.push((
+            "shuffled",
+            vec![write(dir.path(), "shuffled.txt", &shuffled_text)],
+            vec![],
+        ));
         // A tiny memory budget forces many sort runs.
         forms.push((
             "shuffled, many runs",
@@ -96,7 +122,9 @@ fn every_form_of_one_corpus_answers_identically() {
         forms.push(("two files", vec![a, b], vec![]));
 
         for (name, inputs, extra) in forms {
-            let index = dir.path().join(format!("{}.pwdex", name.replace([' ', ',', '+'], "_")));
+            let index = dir
+                .path()
+                .join(format!("{}.pwdex", name.replace([' ', ',', '+'], "_")));
             let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
             let o = build(&refs, &index, &extra);
             assert!(o.status.success(), "{kind} {name}: {}", stderr(&o));
@@ -104,7 +132,10 @@ fn every_form_of_one_corpus_answers_identically() {
         }
         // Stdin, unsorted, goes through the sort path too.
         let index = dir.path().join("stdin.pwdex");
-        let o = run(&["build", "-", "-o", index.to_str().unwrap(), "-q"], shuffled_text.as_bytes());
+        let o = run(
+            &["build", "-", "-o", index.to_str().unwrap(), "-q"],
+            shuffled_text.as_bytes(),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         assert_same_text(&expected, &check_all(&index, &qtext));
         // Nothing temporary is left behind.
@@ -129,7 +160,10 @@ fn duplicates_across_inputs_are_summed() {
     assert!(o.status.success(), "{}", stderr(&o));
     let doubled: Corpus = corpus.iter().map(|(k, c)| (*k, c * 2)).collect();
     let qs = queries(kind, &corpus, 1_000, 22);
-    assert_same_text(&expected_all(kind, &doubled, &qs), &check_all(&index, &query_text(kind, &qs)));
+    assert_same_text(
+        &expected_all(kind, &doubled, &qs),
+        &check_all(&index, &query_text(kind, &qs)),
+    );
 }
 
 #[test]
@@ -139,7 +173,11 @@ fn plaintext_lists_are_hashed_and_counted() {
     let file = write(dir.path(), "leak.txt", list);
     for kind in [HashKind::Sha1, HashKind::Ntlm] {
         let index = dir.path().join(format!("{kind}.pwdex"));
-        let o = build(&[&file], &index, &["--from-plaintext", "--kind", kind.name()]);
+        let o = build(
+            &[&file],
+            &index,
+            &["--from-plaintext", "--kind", kind.name()],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         let q: String = ["password", "P@ssw0rd", "hunter2", "pässwörd", "absent"]
             .iter()
@@ -159,11 +197,18 @@ fn a_bad_line_fails_with_file_and_line_or_is_skipped_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let kind = HashKind::Sha1;
     let corpus = random_corpus(kind, 5_000, 31);
-    let good = write(dir.path(), "good.txt", dump_text(kind, &corpus, true, false));
+    let good = write(
+        dir.path(),
+        "good.txt",
+        dump_text(kind, &corpus, true, false),
+    );
     let index = dir.path().join("i.pwdex");
     assert!(build(&[&good], &index, &[]).status.success());
     let before = std::fs::read(&index).unwrap();
-    let mut lines: Vec<String> = dump_text(kind, &corpus, true, false).lines().map(String::from).collect();
+    let mut lines: Vec<String> = dump_text(kind, &corpus, true, false)
+        .lines()
+        .map(String::from)
+        .collect();
     lines[2500] = "this line is broken".into();
     let text = lines.join("\n") + "\n";
     let bad = write(dir.path(), "bad.txt", &text);
@@ -174,14 +219,22 @@ fn a_bad_line_fails_with_file_and_line_or_is_skipped_on_request() {
         let o = build(&[input], &index, &[]);
         assert_eq!(o.status.code(), Some(1));
         let name = input.file_name().unwrap().to_str().unwrap();
-        assert!(stderr(&o).contains(&format!("{name}:2501:")), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("{name}:2501:")),
+            "{}",
+            stderr(&o)
+        );
         assert_eq!(std::fs::read(&index).unwrap(), before, "index changed");
     }
     // A mixed-kind line is an error, never silently mixed.
     lines[2500] = "8846F7EAEE8FB117AD06BDD830B7586C:7".into();
     let mixed = write(dir.path(), "mixed.txt", lines.join("\n") + "\n");
     let o = build(&[&mixed], &index, &[]);
-    assert!(stderr(&o).contains("mixed.txt:2501: ntlm hash in a sha1 input"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("mixed.txt:2501: ntlm hash in a sha1 input"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(&index).unwrap(), before);
 
     // --skip-malformed skips, reports, and records it in the build record.
@@ -199,11 +252,23 @@ fn range_files_with_wrong_suffix_length_name_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("r");
     std::fs::create_dir(&root).unwrap();
-    std::fs::write(root.join("00000.txt"), "0005AD76BD555C1D6D771DE417A4B87E4B4:10\r\n").unwrap();
-    std::fs::write(root.join("00001.txt"), "0005AD76BD555C1D6D771DE417A4B87E4B4:10\r\n00A8DAE4228F821FB418F59826079BF368:2\r\n").unwrap();
+    std::fs::write(
+        root.join("00000.txt"),
+        "0005AD76BD555C1D6D771DE417A4B87E4B4:10\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("00001.txt"),
+        "0005AD76BD555C1D6D771DE417A4B87E4B4:10\r\n00A8DAE4228F821FB418F59826079BF368:2\r\n",
+    )
+    .unwrap();
     let o = build(&[&root], &dir.path().join("i.pwdex"), &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("00001.txt:2: suffix is 34 characters, expected 35"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("00001.txt:2: suffix is 34 characters, expected 35"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::write(root.join("notes.md"), "hello").unwrap();
     let o = build(&[&root], &dir.path().join("i.pwdex"), &[]);
     assert!(stderr(&o).contains("notes.md"), "{}", stderr(&o));

@@ -139,8 +139,11 @@ impl Client {
         }
     }
 
+    /// Sends bytes; a write error is ignored because a server may rightly
+    /// answer and close before a request is complete (413, 431, 408): the
+    /// reply that follows is what the tests assert on.
     fn send_raw(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).unwrap();
+        let _ = self.reader.get_mut().write_all(bytes);
     }
 
     fn request(
