@@ -19,6 +19,13 @@ use pwdex::{Error, HashKind, Index};
 
 mod serve;
 
+/// mimalloc keeps freed memory for reuse: the batch engine's per-block
+/// buffers (hundreds of KiB each) no longer go back to the kernel and come
+/// back zero-filled every block (`clear_page_erms` was 11.6% of a
+/// 1M-query check profile with the system allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status: success.
 const EXIT_OK: u8 = 0;
 /// Exit status: an error stopped the command.
