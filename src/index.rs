@@ -243,6 +243,29 @@ impl<D: AsRef<[u8]>> Index<D> {
         Ok(())
     }
 
+    /// Checks every data page against its checksum now, on all cores, in
+    /// file order. For a batch dense enough to touch nearly every page this
+    /// replaces the lazy first-touch checks: hashing the file front to back
+    /// streams at memory speed, while first touches in lookup order each
+    /// start cold (they were 28% of a 1M-query check's profile).
+    pub fn verify_all_pages(&self) -> Result<()>
+    where
+        D: Sync,
+    {
+        use rayon::prelude::*;
+        let sums_first_page = self.sums.start / PAGE as usize;
+        (1..sums_first_page)
+            .into_par_iter()
+            .with_min_len(256)
+            .try_for_each(|page| {
+                let word = self.page_ok[page / 64].load(Ordering::Relaxed);
+                if word & (1 << (page % 64)) == 0 {
+                    self.verify_page(page)?;
+                }
+                Ok(())
+            })
+    }
+
     #[cold]
     fn verify_page(&self, page: usize) -> Result<()> {
         let sums_first_page = self.sums.start / PAGE as usize;

@@ -400,6 +400,12 @@ fn prefetch_fronts_for_large_batches(indexes: &[Index<memmap2::Mmap>], files: &[
         if approx_queries >= filter_pages {
             index.prefetch_front();
         }
+        // A batch with a query per few records touches every page: check
+        // them all up front, in file order and in parallel (errors surface
+        // at the first lookup that reads a bad page, as usual).
+        if approx_queries != u64::MAX && approx_queries.saturating_mul(8) >= index.len() {
+            let _ = index.verify_all_pages();
+        }
     }
 }
 
