@@ -925,18 +925,10 @@ fn split_slices(block: &[u8], size: usize) -> Vec<&[u8]> {
 
 /// Appends the decimal digits of `v`.
 #[inline]
-pub fn write_decimal(out: &mut Vec<u8>, mut v: u64) {
+pub fn write_decimal(out: &mut Vec<u8>, v: u64) {
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    let n = crate::report::decimal_into(v, &mut digits);
+    out.extend_from_slice(&digits[..n]);
 }
 
 #[cfg(test)]

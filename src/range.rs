@@ -333,7 +333,7 @@ impl LineBuf {
         line[at..at + 16].copy_from_slice(&hex_u64(lo));
         at += 16;
         line[at] = b':';
-        at += 1 + write_decimal(count, &mut line[at + 1..]);
+        at += 1 + crate::report::decimal_into(count, &mut line[at + 1..]);
         line[at] = b'\r';
         line[at + 1] = b'\n';
         self.len += at + 2;
@@ -360,17 +360,6 @@ fn hex_u64(x: u64) -> [u8; 16] {
     const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
     let letters = ((x + 6 * ONES) >> 4) & ONES;
     (x + b'0' as u128 * ONES + letters * 7).to_be_bytes()
-}
-
-/// Writes `n` in decimal at the start of `out`; returns the digit count.
-#[inline]
-fn write_decimal(mut n: u64, out: &mut [u8]) -> usize {
-    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
-    for d in out[..len].iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    len
 }
 
 /// SplitMix64: small, fast, and plenty for padding suffixes.
@@ -615,7 +604,7 @@ mod tests {
     fn decimal() {
         let mut buf = [0u8; 20];
         for n in [0, 1, 9, 10, 12345, u64::MAX] {
-            let len = write_decimal(n, &mut buf);
+            let len = crate::report::decimal_into(n, &mut buf);
             assert_eq!(std::str::from_utf8(&buf[..len]).unwrap(), n.to_string());
         }
     }

@@ -323,22 +323,15 @@ pub fn key_hex<'b>(kind: HashKind, key: &Key, buf: &'b mut [u8; 40]) -> &'b [u8]
 }
 
 /// Writes the decimal digits of `v` at the start of `out` (20 bytes hold any
-/// u64) and returns how many.
+/// u64) and returns how many. The one decimal formatter of the crate.
 #[inline]
-fn decimal_into(mut v: u64, out: &mut [u8]) -> usize {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
+pub(crate) fn decimal_into(mut v: u64, out: &mut [u8]) -> usize {
+    let len = v.checked_ilog10().unwrap_or(0) as usize + 1;
+    for d in out[..len].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
         v /= 10;
-        if v == 0 {
-            break;
-        }
     }
-    let n = digits.len() - i;
-    out[..n].copy_from_slice(&digits[i..]);
-    n
+    len
 }
 
 /// Appends a CSV field, quoted when it holds a comma, quote, line break or
