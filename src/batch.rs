@@ -615,24 +615,14 @@ impl<D: AsRef<[u8]> + Sync> Engine<'_, D> {
             };
             rest = tail;
             res.stats.lines += 1;
-            match parser.parse(line) {
-                Ok(Parsed::Query(q)) => {
-                    group.push(q);
-                    if group.is_full() {
-                        self.resolve(&group, &mut scratch, &mut res)?;
-                        group.clear();
-                    }
-                }
-                Ok(Parsed::Blank) => res.stats.blank += 1,
-                Ok(Parsed::Skipped(_)) => res.stats.skipped += 1,
-                Err(reason) => {
-                    res.stats.malformed += 1;
-                    res.malformed.push(Malformed {
-                        line: res.stats.lines,
-                        reason,
-                    });
-                }
-            }
+            let line_no = res.stats.lines;
+            self.take(
+                parser.parse(line),
+                line_no,
+                &mut group,
+                &mut scratch,
+                &mut res,
+            )?;
         }
         if !group.keys.is_empty() {
             self.resolve(&group, &mut scratch, &mut res)?;
@@ -652,29 +642,51 @@ impl<D: AsRef<[u8]> + Sync> Engine<'_, D> {
         let mut group = Group::new();
         for record in records {
             res.stats.lines += 1;
-            match layout.parse(kind, record) {
-                Ok(Parsed::Query(q)) => {
-                    group.push(q);
-                    if group.is_full() {
-                        self.resolve(&group, &mut scratch, &mut res)?;
-                        group.clear();
-                    }
-                }
-                Ok(Parsed::Blank) => res.stats.blank += 1,
-                Ok(Parsed::Skipped(_)) => res.stats.skipped += 1,
-                Err(reason) => {
-                    res.stats.malformed += 1;
-                    res.malformed.push(Malformed {
-                        line: record.position().map_or(0, |p| p.line()),
-                        reason,
-                    });
-                }
-            }
+            let line_no = record.position().map_or(0, |p| p.line());
+            self.take(
+                layout.parse(kind, record),
+                line_no,
+                &mut group,
+                &mut scratch,
+                &mut res,
+            )?;
         }
         if !group.keys.is_empty() {
             self.resolve(&group, &mut scratch, &mut res)?;
         }
         Ok(res)
+    }
+
+    /// Routes one parsed line: a query joins the group (looked up when the
+    /// group is full); anything else is counted, malformed lines reported at
+    /// `line_no`.
+    fn take<'a>(
+        &self,
+        parsed: std::result::Result<Parsed<'a>, String>,
+        line_no: u64,
+        group: &mut Group<'a>,
+        scratch: &mut Scratch,
+        res: &mut SliceResult,
+    ) -> Result<()> {
+        match parsed {
+            Ok(Parsed::Query(q)) => {
+                group.push(q);
+                if group.is_full() {
+                    self.resolve(group, scratch, res)?;
+                    group.clear();
+                }
+            }
+            Ok(Parsed::Blank) => res.stats.blank += 1,
+            Ok(Parsed::Skipped(_)) => res.stats.skipped += 1,
+            Err(reason) => {
+                res.stats.malformed += 1;
+                res.malformed.push(Malformed {
+                    line: line_no,
+                    reason,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn writer_kind(&self) -> HashKind {
