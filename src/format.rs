@@ -154,6 +154,28 @@ impl Params {
         self.buckets().div_ceil(1 << self.sample_shift)
     }
 
+    /// Decodes record `i` of a records section: its count code and hash
+    /// suffix chunks (`[bits 0..64, 64..128, 128..]`). `None` if the
+    /// section is too short. The one place that knows the record layout.
+    #[inline]
+    pub fn read_record(&self, records: &[u8], i: u64) -> Option<(u64, [u64; 3])> {
+        let pos = i.checked_mul(self.record_bits())?;
+        let code = crate::bits::read_bits(records, pos, self.count_width)?;
+        let mut suffix = [0u64; 3];
+        let mut at = pos + self.count_width as u64;
+        let mut left = self.suffix_bits();
+        for chunk in suffix.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(64);
+            *chunk = crate::bits::read_bits(records, at, n)?;
+            at += n as u64;
+            left -= n;
+        }
+        Some((code, suffix))
+    }
+
     /// The count code that means "look in the overflow section".
     pub fn escape_code(&self) -> u64 {
         crate::hash::mask(self.count_width)

@@ -583,23 +583,8 @@ impl<D: AsRef<[u8]>> Index<D> {
         let first_byte = self.records.start + (pos / 8) as usize;
         let last_byte = self.records.start + ((pos + p.record_bits()) / 8) as usize + 16;
         self.ensure(first_byte..last_byte.min(self.records.end))?;
-        let recs = &self.bytes()[self.records.clone()];
-        let bad = || self.corrupt("record section too short");
-        let code = read_bits(recs, pos, p.count_width).ok_or_else(bad)?;
-        let s = p.suffix_bits();
-        let mut suffix = [0u64; 3];
-        let mut at = pos + p.count_width as u64;
-        let mut left = s;
-        for chunk in suffix.iter_mut() {
-            if left == 0 {
-                break;
-            }
-            let n = left.min(64);
-            *chunk = read_bits(recs, at, n).ok_or_else(bad)?;
-            at += n as u64;
-            left -= n;
-        }
-        Ok((code, suffix))
+        p.read_record(&self.bytes()[self.records.clone()], i)
+            .ok_or_else(|| self.corrupt("record section too short"))
     }
 
     /// The count of record `i` whose count code is `code`.

@@ -593,8 +593,7 @@ impl Verifier<'_> {
             .get(groups.end as usize)
             .copied()
             .unwrap_or(p.records);
-        let (record_bits, suffix_bits, escape) =
-            (p.record_bits(), p.suffix_bits(), p.escape_code());
+        let (suffix_bits, escape) = (p.suffix_bits(), p.escape_code());
 
         // The overflow entries of this span's records, walked in step with
         // its escape-coded records.
@@ -629,20 +628,7 @@ impl Verifier<'_> {
                         "bucket sizes put more records before bucket {end_bucket} than its sample says ({end_record})"
                     )));
                 }
-                let at = i * record_bits;
-                let code = read_bits(records, at, p.count_width).expect("exact length");
-                let mut suffix = [0u64; 3];
-                let mut bit = at + p.count_width as u64;
-                let mut left = suffix_bits;
-                for chunk in suffix.iter_mut() {
-                    if left == 0 {
-                        break;
-                    }
-                    let n = left.min(64);
-                    *chunk = read_bits(records, bit, n).expect("exact length");
-                    bit += n as u64;
-                    left -= n;
-                }
+                let (code, suffix) = p.read_record(records, i).expect("exact length");
                 let key = Key::from_parts(bucket, suffix, suffix_bits);
                 if let Some((prev_i, prev)) = result.last
                     && key <= prev

@@ -440,7 +440,6 @@ fn rebuild_filter(
         .get(records.offset as usize..(records.offset + records.len) as usize)
         .ok_or_else(|| Error::corrupt(temp_path, "records section shorter than written"))?;
     let filter = FilterBuilder::new(blocks);
-    let record_bits = params.record_bits();
     let suffix_bits = params.suffix_bits();
     let mut bucket = 0u64;
     let mut pos = 0u64;
@@ -449,19 +448,7 @@ fn rebuild_filter(
     while pos < total && i < params.records {
         let word = read_bits(sizes, pos, 64).unwrap_or(0);
         if word & 1 == 1 {
-            let at = i * record_bits + params.count_width as u64;
-            let mut suffix = [0u64; 3];
-            let mut left = suffix_bits;
-            let mut bit = at;
-            for chunk in suffix.iter_mut() {
-                if left == 0 {
-                    break;
-                }
-                let n = left.min(64);
-                *chunk = read_bits(bytes, bit, n).unwrap_or(0);
-                bit += n as u64;
-                left -= n;
-            }
+            let (_, suffix) = params.read_record(bytes, i).unwrap_or_default();
             filter.insert(&Key::from_parts(bucket, suffix, suffix_bits));
             i += 1;
             pos += 1;
