@@ -31,18 +31,15 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A uniformly random SHA-1-sized key.
+fn random_sha1(state: &mut u64) -> Key {
+    Key::from_limbs(splitmix(state) >> 32, splitmix(state), splitmix(state))
+}
+
 fn fixture() -> Fixture {
     let kind = HashKind::Sha1;
     let mut state = 42u64;
-    let mut keys: Vec<Key> = (0..RECORDS)
-        .map(|_| {
-            Key::from_limbs(
-                splitmix(&mut state) >> 32,
-                splitmix(&mut state),
-                splitmix(&mut state),
-            )
-        })
-        .collect();
+    let mut keys: Vec<Key> = (0..RECORDS).map(|_| random_sha1(&mut state)).collect();
     keys.sort_unstable();
     keys.dedup();
     let mut dump = String::with_capacity(keys.len() * 46);
@@ -61,15 +58,7 @@ fn fixture() -> Fixture {
     let present: Vec<Key> = (0..QUERIES)
         .map(|_| keys[(splitmix(&mut state) % keys.len() as u64) as usize])
         .collect();
-    let absent: Vec<Key> = (0..QUERIES)
-        .map(|_| {
-            Key::from_limbs(
-                splitmix(&mut state) >> 32,
-                splitmix(&mut state),
-                splitmix(&mut state),
-            )
-        })
-        .collect();
+    let absent: Vec<Key> = (0..QUERIES).map(|_| random_sha1(&mut state)).collect();
     let mut query_text = Vec::new();
     for (p, a) in present.iter().zip(&absent) {
         query_text.extend_from_slice(p.to_hex(kind).as_bytes());
