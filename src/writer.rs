@@ -16,7 +16,7 @@ samples (about 0.35 bytes per record) plus the overflow entries.
 */
 
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
@@ -67,7 +67,7 @@ impl Layout {
 /// Writes page-aligned sections, keeping an xxh3 of every section and of
 /// every 4096-byte page after the header page.
 struct PagedFile {
-    out: BufWriter<File>,
+    out: ChunkWriter,
     pos: u64,
     page: Vec<u8>,
     page_sums: Vec<u64>,
@@ -78,7 +78,7 @@ struct PagedFile {
 
 impl PagedFile {
     fn new(file: File) -> io::Result<Self> {
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut out = ChunkWriter::new(file);
         // Placeholder header page, rewritten by `finish`.
         out.write_all(&[0u8; PAGE as usize])?;
         Ok(PagedFile {
@@ -125,6 +125,60 @@ impl PagedFile {
             }
         }
         Ok(())
+    }
+}
+
+/// Bytes per write to the index file, and their alignment in it.
+const WRITE_CHUNK: usize = 4 << 20;
+
+/// Buffers the index file's bytes and writes them in [`WRITE_CHUNK`]-sized
+/// writes at multiples of [`WRITE_CHUNK`] in the file.
+///
+/// Why not a `BufWriter`: the page cache keeps the folio sizes of the writes
+/// that filled it, and the kernel (ext4, Linux 6.16 and later) maps a file
+/// with 2 MiB pages only where its folios are that large and aligned. A
+/// `BufWriter` flushes at whatever offset its buffer happened to fill, and
+/// with 1 MiB writes no index page was mapped huge; with aligned 4 MiB
+/// writes nearly all are. A check against a freshly built index then takes
+/// a TLB miss per 2 MiB instead of per 4 KiB: 11% less CPU for 1M queries
+/// against 5M records (`farm-bench` A/B, 0.135 s vs 0.152 s median).
+struct ChunkWriter {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn new(file: File) -> Self {
+        ChunkWriter {
+            file,
+            buf: Vec::with_capacity(WRITE_CHUNK),
+        }
+    }
+
+    /// Writes what is buffered and hands the file back.
+    fn into_inner(mut self) -> io::Result<File> {
+        self.flush()?;
+        Ok(self.file)
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let take = (WRITE_CHUNK - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..take]);
+        if self.buf.len() == WRITE_CHUNK {
+            self.file.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(take)
+    }
+
+    /// Writes what is buffered. Later chunks are then no longer aligned,
+    /// which costs speed, never correctness.
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.buf.clear();
+        self.file.flush()
     }
 }
 
@@ -372,7 +426,7 @@ impl IndexWriter {
             params,
             sections: file.sections.clone(),
         };
-        let mut out = file.out.into_inner().map_err(|e| io_err(e.into_error()))?;
+        let mut out = file.out.into_inner().map_err(io_err)?;
         out.seek(SeekFrom::Start(0)).map_err(io_err)?;
         out.write_all(&header.encode()).map_err(io_err)?;
         // A new index is readable by everyone who could read the old one
