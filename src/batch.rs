@@ -314,36 +314,95 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
         file: &mut CheckStats,
     ) -> Result<()> {
         let mut reader = BlockReader::new(input);
-        let mut parser: Option<AnyLineParser> = None;
-        loop {
-            let block = match reader.next_block(name)? {
-                Block::End => break,
-                Block::TooLong => {
-                    file.lines += 1;
-                    file.malformed += 1;
-                    on_malformed(&Malformed {
-                        line: file.lines,
-                        reason: format!("line longer than {BLOCK_BYTES} bytes"),
-                    });
-                    continue;
+        let first = reader.next_block(name, Vec::new())?;
+        let start: &[u8] = match &first {
+            Block::Lines(block) => block,
+            Block::TooLong | Block::End => b"",
+        };
+        let parser = self.start_input(name, format, start)?;
+        if matches!(first, Block::End) {
+            return Ok(());
+        }
+        let engine = Engine {
+            indexes: &self.indexes,
+            writer: &self.writer,
+            min_count: self.opts.min_count.max(1),
+            mode: self.opts.mode(),
+            statistics: self.opts.statistics,
+            out_pool: &self.out_pool,
+        };
+        let tally = &mut self.tally;
+        let pool = &self.out_pool;
+        std::thread::scope(|scope| {
+            // Blocks go to the worker in input order and come back, with
+            // their results, in the same order.
+            let (to_worker, blocks) = std::sync::mpsc::sync_channel::<Block>(1);
+            let (to_main, done) =
+                std::sync::mpsc::sync_channel::<(Block, Result<Vec<SliceResult>>)>(1);
+            let engine = &engine;
+            scope.spawn(move || {
+                let mut parser = parser;
+                for block in blocks {
+                    let results = match (&block, &mut parser) {
+                        (Block::Lines(b), AnyLineParser::Hash(p)) => engine.run_block(p, b),
+                        (Block::Lines(b), AnyLineParser::Pwdump(p)) => engine.run_block(p, b),
+                        (Block::Lines(b), AnyLineParser::Plain(p)) => engine.run_block(p, b),
+                        _ => Ok(Vec::new()),
+                    };
+                    if to_main.send((block, results)).is_err() {
+                        break; // the main thread stopped on an error
+                    }
                 }
-                Block::Lines(block) => block,
-            };
-            let parser = match &mut parser {
-                Some(p) => p,
-                None => parser.insert(self.start_input(name, format, block)?),
-            };
-            match parser {
-                AnyLineParser::Hash(p) => self.run_block(p, block, out, on_malformed, file)?,
-                AnyLineParser::Pwdump(p) => self.run_block(p, block, out, on_malformed, file)?,
-                AnyLineParser::Plain(p) => self.run_block(p, block, out, on_malformed, file)?,
+            });
+            // The main thread reads and writes while the worker (and rayon's
+            // threads) look up: up to two blocks are in flight.
+            let mut next = Some(first);
+            let mut in_flight = 0;
+            let mut spare = Vec::new();
+            loop {
+                while in_flight < 2 {
+                    let block = match next.take() {
+                        Some(b) => b,
+                        None => reader.next_block(name, std::mem::take(&mut spare))?,
+                    };
+                    if matches!(block, Block::End) {
+                        break;
+                    }
+                    to_worker
+                        .send(block)
+                        .expect("the check worker ends only when its queue closes");
+                    in_flight += 1;
+                }
+                if in_flight == 0 {
+                    return Ok(());
+                }
+                let (block, results) = done
+                    .recv()
+                    .expect("the check worker answers every block it takes");
+                in_flight -= 1;
+                match block {
+                    Block::TooLong => {
+                        file.lines += 1;
+                        file.malformed += 1;
+                        on_malformed(&Malformed {
+                            line: file.lines,
+                            reason: format!("line longer than {BLOCK_BYTES} bytes"),
+                        });
+                    }
+                    Block::Lines(buffer) => {
+                        for result in results? {
+                            let base = file.lines;
+                            let spent = merge(tally, file, result, base, out, on_malformed)?;
+                            if let Ok(mut pool) = pool.lock() {
+                                pool.push(spent);
+                            }
+                        }
+                        spare = buffer;
+                    }
+                    Block::End => {}
+                }
             }
-        }
-        if parser.is_none() {
-            // Empty input: nothing to detect from.
-            self.start_input(name, format, b"")?;
-        }
-        Ok(())
+        })
     }
 
     /// Resolves the input's format (detecting it from `start` if asked),
@@ -367,38 +426,6 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
             InputFormat::Plain => AnyLineParser::Plain(PlainLines { kind: self.kind }),
             _ => AnyLineParser::Hash(HashLines { kind: self.kind }),
         })
-    }
-
-    /// Processes one block of whole lines in parallel slices; `parser` is
-    /// the state at the block's start and becomes the state at its end.
-    fn run_block<P: LineParser, W: Write>(
-        &mut self,
-        parser: &mut P,
-        block: &[u8],
-        out: &mut W,
-        on_malformed: &mut dyn FnMut(&Malformed),
-        file: &mut CheckStats,
-    ) -> Result<()> {
-        let slices = split_slices(block, SLICE_BYTES);
-        let mut starts = Vec::with_capacity(slices.len());
-        for s in &slices {
-            let next = parser.after(s);
-            starts.push(std::mem::replace(parser, next));
-        }
-        let engine = self.engine();
-        let results: Vec<Result<SliceResult>> = slices
-            .par_iter()
-            .zip(starts.into_par_iter())
-            .map(|(s, p)| engine.check_lines(p, s))
-            .collect();
-        for result in results {
-            let base = file.lines;
-            let spent = merge(&mut self.tally, file, result?, base, out, on_malformed)?;
-            if let Ok(mut pool) = self.out_pool.lock() {
-                pool.push(spent);
-            }
-        }
-        Ok(())
     }
 
     fn check_csv<R: Read, W: Write>(
@@ -579,6 +606,23 @@ impl<'a> Group<'a> {
 }
 
 impl<D: AsRef<[u8]> + Sync> Engine<'_, D> {
+    /// Processes one block of whole lines in parallel slices; `parser` is
+    /// the state at the block's start and becomes the state at its end.
+    /// Returns the slices' results in order.
+    fn run_block<P: LineParser>(&self, parser: &mut P, block: &[u8]) -> Result<Vec<SliceResult>> {
+        let slices = split_slices(block, SLICE_BYTES);
+        let mut starts = Vec::with_capacity(slices.len());
+        for s in &slices {
+            let next = parser.after(s);
+            starts.push(std::mem::replace(parser, next));
+        }
+        slices
+            .par_iter()
+            .zip(starts.into_par_iter())
+            .map(|(s, p)| self.check_lines(p, s))
+            .collect()
+    }
+
     fn new_result(&self, input_bytes: usize) -> SliceResult {
         let mut out = self
             .out_pool
@@ -835,21 +879,20 @@ where
     checker.check(input, name, out, on_malformed)
 }
 
-/// Reads an input in blocks of whole lines.
+/// Reads an input in blocks of whole lines, each in its own buffer so that
+/// one can be looked up while the next is read.
 struct BlockReader<R> {
     input: R,
-    /// Always [`BLOCK_BYTES`] long; `buf[..len]` holds input.
-    buf: Vec<u8>,
-    len: usize,
-    /// Bytes of the last block handed out, dropped on the next call.
-    cut: usize,
+    /// The partial last line of the previous block, first in the next one.
+    carry: Vec<u8>,
     eof: bool,
     /// True while discarding the rest of a line longer than a whole block.
     skipping_long_line: bool,
 }
 
-enum Block<'b> {
-    Lines(&'b [u8]),
+enum Block {
+    /// Whole lines (the last one may lack its `\n` at the end of input).
+    Lines(Vec<u8>),
     /// A line longer than a whole block (its rest is skipped).
     TooLong,
     End,
@@ -859,62 +902,59 @@ impl<R: Read> BlockReader<R> {
     fn new(input: R) -> Self {
         BlockReader {
             input,
-            buf: vec![0; BLOCK_BYTES],
-            len: 0,
-            cut: 0,
+            carry: Vec::new(),
             eof: false,
             skipping_long_line: false,
         }
     }
 
-    fn drop_front(&mut self, n: usize) {
-        self.buf.copy_within(n..self.len, 0);
-        self.len -= n;
+    /// Fills `buf` (emptied first) with the carried-over bytes and then
+    /// input, up to [`BLOCK_BYTES`].
+    fn fill(&mut self, buf: &mut Vec<u8>, name: &Path) -> Result<()> {
+        buf.clear();
+        buf.reserve(BLOCK_BYTES);
+        buf.append(&mut self.carry);
+        while !self.eof && buf.len() < BLOCK_BYTES {
+            let want = (BLOCK_BYTES - buf.len()) as u64;
+            // `read_to_end` reads into the spare capacity without zeroing it first.
+            match self.input.by_ref().take(want).read_to_end(buf) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(name, e)),
+            }
+        }
+        Ok(())
     }
 
-    fn next_block(&mut self, name: &Path) -> Result<Block<'_>> {
-        if self.cut > 0 {
-            self.drop_front(self.cut);
-            self.cut = 0;
-        }
+    /// The next block, read into `buf` (a spent block's buffer, or empty).
+    fn next_block(&mut self, name: &Path, mut buf: Vec<u8>) -> Result<Block> {
         loop {
-            // Fill the block, keeping any partial last line from the previous round.
-            while !self.eof && self.len < BLOCK_BYTES {
-                match self.input.read(&mut self.buf[self.len..]) {
-                    Ok(0) => self.eof = true,
-                    Ok(n) => self.len += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::io(name, e)),
-                }
-            }
-            if self.len == 0 {
+            self.fill(&mut buf, name)?;
+            if buf.is_empty() {
                 return Ok(Block::End);
             }
             if self.skipping_long_line {
-                match memchr::memchr(b'\n', &self.buf[..self.len]) {
-                    Some(p) => {
-                        self.drop_front(p + 1);
-                        self.skipping_long_line = false;
-                    }
-                    None => self.len = 0,
+                if let Some(p) = memchr::memchr(b'\n', &buf) {
+                    self.carry.extend_from_slice(&buf[p + 1..]);
+                    self.skipping_long_line = false;
                 }
                 continue;
             }
-            let cut = if self.eof {
-                self.len
-            } else {
-                match memchr::memrchr(b'\n', &self.buf[..self.len]) {
-                    Some(p) => p + 1,
+            if !self.eof {
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(p) => {
+                        self.carry.extend_from_slice(&buf[p + 1..]);
+                        buf.truncate(p + 1);
+                    }
                     None => {
                         // No line end in a whole block: report the line, skip its rest.
-                        self.len = 0;
                         self.skipping_long_line = true;
                         return Ok(Block::TooLong);
                     }
                 }
-            };
-            self.cut = cut;
-            return Ok(Block::Lines(&self.buf[..cut]));
+            }
+            return Ok(Block::Lines(buf));
         }
     }
 }
@@ -992,8 +1032,7 @@ mod tests {
         });
         let mut seen = Vec::new();
         let mut blocks = 0;
-        while let Block::Lines(b) = reader.next_block(Path::new("t")).unwrap() {
-            let b = b.to_vec();
+        while let Block::Lines(b) = reader.next_block(Path::new("t"), Vec::new()).unwrap() {
             if !reader.eof {
                 assert_eq!(b.last(), Some(&b'\n'));
             }
@@ -1012,8 +1051,8 @@ mod tests {
         let mut reader = BlockReader::new(&text[..]);
         let mut kinds = Vec::new();
         loop {
-            match reader.next_block(Path::new("t")).unwrap() {
-                Block::Lines(b) => kinds.push(String::from_utf8_lossy(b).into_owned()),
+            match reader.next_block(Path::new("t"), Vec::new()).unwrap() {
+                Block::Lines(b) => kinds.push(String::from_utf8_lossy(&b).into_owned()),
                 Block::TooLong => kinds.push("<too long>".into()),
                 Block::End => break,
             }

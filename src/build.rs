@@ -48,6 +48,9 @@ pub struct BuildOptions {
     pub fpp: f64,
     /// Override of the bucket bits (for experiments and tests).
     pub bucket_bits: Option<u32>,
+    /// Override of the sample shift: one bucket sample every 2^s buckets
+    /// (for experiments and the worked example of docs/FORMAT.md).
+    pub sample_shift: Option<u32>,
     /// Override of the record-count estimate used to plan the layout (tests).
     pub records_hint: Option<u64>,
     /// Show progress bars on a terminal.
@@ -78,6 +81,7 @@ impl Default for BuildOptions {
             kind: None,
             fpp: crate::filter::DEFAULT_FPP,
             bucket_bits: None,
+            sample_shift: None,
             records_hint: None,
             progress: false,
             chunk_bytes: CHUNK_BYTES,
@@ -849,6 +853,16 @@ fn plan_layout(
     opts: &BuildOptions,
 ) -> Result<Layout> {
     let mut layout = Layout::plan(kind, records, hist, opts.fpp);
+    if let Some(s) = opts.sample_shift {
+        if s > crate::format::MAX_SAMPLE_SHIFT {
+            return Err(Error::Usage(format!(
+                "--sample-shift {s} is out of range (0..={})",
+                crate::format::MAX_SAMPLE_SHIFT
+            )));
+        }
+        layout.sample_shift = s;
+        layout.bucket_bits = crate::format::choose_bucket_bits(kind, records, s);
+    }
     if let Some(b) = opts.bucket_bits {
         if b > crate::format::MAX_BUCKET_BITS || b >= kind.bits() {
             return Err(Error::Usage(format!(

@@ -65,6 +65,10 @@ pub struct Index<D> {
     page_ok: Vec<AtomicU64>,
     /// One bit per page of the page-sums section.
     sums_page_ok: Vec<AtomicU64>,
+    /// Set once every data page has matched its checksum
+    /// ([`Index::verify_all_pages`]): `ensure` then tests one flag instead
+    /// of a bit per page.
+    all_pages_ok: AtomicBool,
     /// Asks the kernel to start reading a byte range (memory maps only).
     will_need: Option<fn(&D, usize, usize)>,
     /// Set while lookups are waiting on the disk (see [`Index::get_many`]).
@@ -162,6 +166,7 @@ impl<D: AsRef<[u8]>> Index<D> {
             sums,
             top,
             page_ok: (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            all_pages_ok: AtomicBool::new(false),
             sums_page_ok: (0..sums_pages.div_ceil(64))
                 .map(|_| AtomicU64::new(0))
                 .collect(),
@@ -229,6 +234,9 @@ impl<D: AsRef<[u8]>> Index<D> {
     /// Checks, once per page, that the pages holding `range` match their checksums.
     #[inline]
     pub fn ensure(&self, range: Range<usize>) -> Result<()> {
+        if self.all_pages_ok.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let first = range.start / PAGE as usize;
         let last = (range.end.max(range.start + 1) - 1) / PAGE as usize;
         for page in first..=last {
@@ -263,7 +271,9 @@ impl<D: AsRef<[u8]>> Index<D> {
                     self.verify_page(page)?;
                 }
                 Ok(())
-            })
+            })?;
+        self.all_pages_ok.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     #[cold]

@@ -156,6 +156,9 @@ struct BuildArgs {
     /// Leading hash bits implied by the bucket table (default: chosen for the smallest index).
     #[arg(long)]
     bucket_bits: Option<u32>,
+    /// One bucket sample every 2^S buckets (default 6; larger is smaller and slower).
+    #[arg(long, value_name = "S")]
+    sample_shift: Option<u32>,
     /// No progress bar or summary.
     #[arg(short, long)]
     quiet: bool,
@@ -334,6 +337,7 @@ fn run_build(args: BuildArgs) -> Result<u8, Error> {
         kind: args.kind,
         fpp: args.fpp,
         bucket_bits: args.bucket_bits,
+        sample_shift: args.sample_shift,
         progress: !args.quiet,
         require_sorted: args.sorted,
         skip_malformed: args.skip_malformed,

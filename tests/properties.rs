@@ -141,3 +141,73 @@ fn all_records_in_one_bucket_and_extreme_keys() {
         check_against_reference(kind, &corpus, &opts, 4);
     }
 }
+
+/// An input of several blocks, read a little at a time, with malformed lines
+/// and a line longer than a whole block in the middle: the records come out
+/// in input order and every bad line is reported at its own line number.
+#[test]
+fn multi_block_input_keeps_order_and_line_numbers() {
+    use pwdex::batch::{BLOCK_BYTES, Malformed, OutputMode, check_stream};
+    let kind = HashKind::Sha1;
+    let corpus = random_corpus(kind, 20_000, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let dump = write(dir.path(), "d.txt", dump_text(kind, &corpus, true, false));
+    let path = dir.path().join("i.pwdex");
+    build(&dump, &path, &BuildOptions::default()).unwrap();
+    let index = Index::open(&path).unwrap();
+
+    // About 2.5 blocks of queries, then an over-long line, then more queries.
+    let per_block = BLOCK_BYTES / (kind.hex_len() + 1);
+    let qs = queries(kind, &corpus, per_block * 5 / 2, 11);
+    let mut input = Vec::new();
+    let mut expected_bad = Vec::new();
+    let mut line = 0u64;
+    let mut good = Vec::new();
+    for (i, q) in qs.iter().enumerate() {
+        line += 1;
+        if i % 99_991 == 5 {
+            input.extend_from_slice(b"not a hash\n");
+            expected_bad.push(line);
+            line += 1;
+        }
+        if i == qs.len() / 2 {
+            input.extend(std::iter::repeat_n(b'A', BLOCK_BYTES + 100));
+            input.push(b'\n');
+            expected_bad.push(line);
+            line += 1;
+        }
+        input.extend_from_slice(q.to_hex(kind).as_bytes());
+        input.push(b'\n');
+        good.push(*q);
+    }
+
+    /// Hands out at most 1 MiB per read, like a pipe.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(1 << 20);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    let stats = check_stream(
+        &index,
+        Trickle(&input),
+        std::path::Path::new("q.txt"),
+        &mut out,
+        OutputMode::All,
+        &mut |m: &Malformed| bad.push(m.line),
+    )
+    .unwrap();
+    assert_eq!(bad, expected_bad);
+    assert_eq!(stats.malformed, expected_bad.len() as u64);
+    assert_eq!(stats.checked, good.len() as u64);
+    assert_eq!(stats.lines, line);
+    assert_same_text(
+        &expected_all(kind, &corpus, &good),
+        std::str::from_utf8(&out).unwrap(),
+    );
+}
