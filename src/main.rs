@@ -440,7 +440,9 @@ fn run_check(args: CheckArgs) -> Result<u8, Error> {
         .collect();
     let mut checker = Checker::new(named, opts)?;
     let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    // Slices hand over their records in buffers of 100 KiB and more, which
+    // a smaller BufWriter passes straight to the kernel instead of copying.
+    let mut out = io::BufWriter::with_capacity(64 << 10, stdout.lock());
     let mut reported = 0u64;
     for file in &files {
         let name = if file.as_os_str() == "-" {

@@ -202,6 +202,11 @@ pub enum Parsed<'a> {
 /// tracks which secretsdump section it is in), so a block can be split into
 /// slices that are parsed in parallel from the right starting state.
 pub trait LineParser: Clone + Send + Sync {
+    /// True when a line holding exactly one hash of the index kind parses
+    /// as that hash, so the engine may take such lines without calling
+    /// [`LineParser::parse`].
+    const BARE_HASH_LINES: bool = false;
+
     /// Parses one line (without its `\n`).
     fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, String>;
 
@@ -221,6 +226,8 @@ pub struct HashLines {
 }
 
 impl LineParser for HashLines {
+    const BARE_HASH_LINES: bool = true;
+
     #[inline]
     fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, String> {
         parse_hash_line(self.kind, line)
