@@ -314,7 +314,21 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
         file: &mut CheckStats,
     ) -> Result<()> {
         let mut reader = BlockReader::new(input);
-        let first = reader.next_block(name, Vec::new())?;
+        let too_long = |file: &mut CheckStats, on_malformed: &mut dyn FnMut(&Malformed)| {
+            file.lines += 1;
+            file.malformed += 1;
+            on_malformed(&Malformed {
+                line: file.lines,
+                reason: format!("line longer than {BLOCK_BYTES} bytes"),
+            });
+        };
+        // The format is detected from the first block of whole lines.
+        let first = loop {
+            match reader.next_block(name, Vec::new())? {
+                Block::TooLong => too_long(file, on_malformed),
+                block => break block,
+            }
+        };
         let start: &[u8] = match &first {
             Block::Lines(block) => block,
             Block::TooLong | Block::End => b"",
@@ -337,8 +351,7 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
             // Blocks go to the worker in input order and come back, with
             // their results, in the same order.
             let (to_worker, blocks) = std::sync::mpsc::sync_channel::<Block>(1);
-            let (to_main, done) =
-                std::sync::mpsc::sync_channel::<(Block, Result<Vec<SliceResult>>)>(1);
+            let (to_main, done) = std::sync::mpsc::sync_channel::<(Block, SliceResults)>(1);
             let engine = &engine;
             scope.spawn(move || {
                 let mut parser = parser;
@@ -347,7 +360,7 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
                         (Block::Lines(b), AnyLineParser::Hash(p)) => engine.run_block(p, b),
                         (Block::Lines(b), AnyLineParser::Pwdump(p)) => engine.run_block(p, b),
                         (Block::Lines(b), AnyLineParser::Plain(p)) => engine.run_block(p, b),
-                        _ => Ok(Vec::new()),
+                        _ => Vec::new(),
                     };
                     if to_main.send((block, results)).is_err() {
                         break; // the main thread stopped on an error
@@ -355,15 +368,24 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
                 }
             });
             // The main thread reads and writes while the worker (and rayon's
-            // threads) look up: up to two blocks are in flight.
+            // threads) look up: up to two blocks are in flight. A read error
+            // stops the reading; the blocks read before it are still
+            // written, then the error is returned.
             let mut next = Some(first);
             let mut in_flight = 0;
             let mut spare = Vec::new();
+            let mut read_error = None;
             loop {
-                while in_flight < 2 {
+                while in_flight < 2 && read_error.is_none() {
                     let block = match next.take() {
                         Some(b) => b,
-                        None => reader.next_block(name, std::mem::take(&mut spare))?,
+                        None => match reader.next_block(name, std::mem::take(&mut spare)) {
+                            Ok(b) => b,
+                            Err(e) => {
+                                read_error = Some(e);
+                                break;
+                            }
+                        },
                     };
                     if matches!(block, Block::End) {
                         break;
@@ -374,25 +396,19 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
                     in_flight += 1;
                 }
                 if in_flight == 0 {
-                    return Ok(());
+                    return read_error.map_or(Ok(()), Err);
                 }
                 let (block, results) = done
                     .recv()
                     .expect("the check worker answers every block it takes");
                 in_flight -= 1;
                 match block {
-                    Block::TooLong => {
-                        file.lines += 1;
-                        file.malformed += 1;
-                        on_malformed(&Malformed {
-                            line: file.lines,
-                            reason: format!("line longer than {BLOCK_BYTES} bytes"),
-                        });
-                    }
+                    Block::TooLong => too_long(file, on_malformed),
                     Block::Lines(buffer) => {
-                        for result in results? {
+                        // Slices in order, up to the first that failed.
+                        for result in results {
                             let base = file.lines;
-                            let spent = merge(tally, file, result, base, out, on_malformed)?;
+                            let spent = merge(tally, file, result?, base, out, on_malformed)?;
                             if let Ok(mut pool) = pool.lock() {
                                 pool.push(spent);
                             }
@@ -533,6 +549,9 @@ fn merge<W: Write>(
     Ok(res.out)
 }
 
+/// The results of a block's slices, in order.
+type SliceResults = Vec<Result<SliceResult>>;
+
 /// What one slice (or chunk of CSV records) produced.
 struct SliceResult {
     out: Vec<u8>,
@@ -609,7 +628,7 @@ impl<D: AsRef<[u8]> + Sync> Engine<'_, D> {
     /// Processes one block of whole lines in parallel slices; `parser` is
     /// the state at the block's start and becomes the state at its end.
     /// Returns the slices' results in order.
-    fn run_block<P: LineParser>(&self, parser: &mut P, block: &[u8]) -> Result<Vec<SliceResult>> {
+    fn run_block<P: LineParser>(&self, parser: &mut P, block: &[u8]) -> SliceResults {
         let slices = split_slices(block, SLICE_BYTES);
         let mut starts = Vec::with_capacity(slices.len());
         for s in &slices {

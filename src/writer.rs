@@ -153,6 +153,8 @@ const WRITE_CHUNK: usize = 4 << 20;
 struct ChunkWriter {
     file: File,
     buf: Vec<u8>,
+    /// Bytes written to the file so far.
+    written: u64,
 }
 
 impl ChunkWriter {
@@ -160,6 +162,7 @@ impl ChunkWriter {
         ChunkWriter {
             file,
             buf: Vec::with_capacity(WRITE_CHUNK),
+            written: 0,
         }
     }
 
@@ -168,24 +171,42 @@ impl ChunkWriter {
         self.flush()?;
         Ok(self.file)
     }
+
+    fn write_buffer(&mut self) -> io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl ChunkWriter {
+    /// Where the buffered chunk ends: the next multiple of [`WRITE_CHUNK`]
+    /// in the file (a whole chunk, except right after an unaligned flush).
+    fn chunk_len(&self) -> usize {
+        WRITE_CHUNK - (self.written % WRITE_CHUNK as u64) as usize
+    }
 }
 
 impl Write for ChunkWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let take = (WRITE_CHUNK - self.buf.len()).min(data.len());
-        self.buf.extend_from_slice(&data[..take]);
-        if self.buf.len() == WRITE_CHUNK {
-            self.file.write_all(&self.buf)?;
-            self.buf.clear();
+        if data.is_empty() {
+            return Ok(0);
         }
+        // A full chunk goes out before new bytes are taken, so an error
+        // never follows taking bytes.
+        if self.buf.len() == self.chunk_len() {
+            self.write_buffer()?;
+        }
+        let take = (self.chunk_len() - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..take]);
         Ok(take)
     }
 
-    /// Writes what is buffered. Later chunks are then no longer aligned,
-    /// which costs speed, never correctness.
+    /// Writes what is buffered; the next chunk then ends at the next
+    /// multiple of [`WRITE_CHUNK`], so later chunks are aligned again.
     fn flush(&mut self) -> io::Result<()> {
-        self.file.write_all(&self.buf)?;
-        self.buf.clear();
+        self.write_buffer()?;
         self.file.flush()
     }
 }
