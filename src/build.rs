@@ -1041,6 +1041,8 @@ struct SortState {
     kind: Option<HashKind>,
     tmp_dir: PathBuf,
     memory_bytes: usize,
+    /// Bytes of all inputs, when known (compressed sizes count as they are).
+    input_bytes: Option<u64>,
     runs: Option<RunBuilder>,
     skips: SkipLog,
     duplicates: u64,
@@ -1056,7 +1058,12 @@ impl SortState {
         };
         self.kind = Some(kind);
         if self.runs.is_none() {
-            self.runs = Some(RunBuilder::new(kind, &self.tmp_dir, self.memory_bytes));
+            let mut runs = RunBuilder::new(kind, &self.tmp_dir, self.memory_bytes);
+            // A dump line is at least the hash, a colon, a digit and a line end.
+            if let Some(bytes) = self.input_bytes {
+                runs.expect_records(bytes / (kind.hex_len() as u64 + 3));
+            }
+            self.runs = Some(runs);
         }
         Ok(kind)
     }
@@ -1104,6 +1111,7 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
         kind: opts.kind,
         tmp_dir: opts.tmp_dir.clone().unwrap_or_else(|| out_dir(output)),
         memory_bytes: opts.memory_bytes,
+        input_bytes: total_size,
         runs: None,
         skips: SkipLog::default(),
         duplicates: 0,
