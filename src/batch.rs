@@ -269,14 +269,7 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
     }
 
     fn engine(&self) -> Engine<'_, D> {
-        Engine {
-            indexes: &self.indexes,
-            writer: &self.writer,
-            min_count: self.opts.min_count.max(1),
-            mode: self.opts.mode(),
-            statistics: self.opts.statistics,
-            out_pool: &self.out_pool,
-        }
+        Engine::new(&self.indexes, &self.writer, &self.opts, &self.out_pool)
     }
 
     /// Checks every query of `input` (named `name` in messages), writing
@@ -337,14 +330,9 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
         if matches!(first, Block::End) {
             return Ok(());
         }
-        let engine = Engine {
-            indexes: &self.indexes,
-            writer: &self.writer,
-            min_count: self.opts.min_count.max(1),
-            mode: self.opts.mode(),
-            statistics: self.opts.statistics,
-            out_pool: &self.out_pool,
-        };
+        // Built from the fields, not with `self.engine()`: the tally is
+        // updated while the engine is in use.
+        let engine = Engine::new(&self.indexes, &self.writer, &self.opts, &self.out_pool);
         let tally = &mut self.tally;
         let pool = &self.out_pool;
         std::thread::scope(|scope| {
@@ -624,7 +612,23 @@ impl<'a> Group<'a> {
     }
 }
 
-impl<D: AsRef<[u8]> + Sync> Engine<'_, D> {
+impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
+    fn new(
+        indexes: &'c [&'c Index<D>],
+        writer: &'c RecordWriter,
+        opts: &CheckOptions,
+        out_pool: &'c std::sync::Mutex<Vec<Vec<u8>>>,
+    ) -> Self {
+        Engine {
+            indexes,
+            writer,
+            min_count: opts.min_count.max(1),
+            mode: opts.mode(),
+            statistics: opts.statistics,
+            out_pool,
+        }
+    }
+
     /// Processes one block of whole lines in parallel slices; `parser` is
     /// the state at the block's start and becomes the state at its end.
     /// Returns the slices' results in order.
