@@ -155,27 +155,58 @@ struct ChunkWriter {
     buf: Vec<u8>,
     /// Bytes written to the file so far.
     written: u64,
+    /// Asks a background thread to flush what is written to the disk.
+    syncer: Option<std::sync::mpsc::SyncSender<()>>,
 }
+
+/// Bytes written between requests to the background syncer.
+///
+/// The kernel starts writing dirty pages back only past a share of memory
+/// (10% by default, 2.3 GB here), so an index smaller than that went to the
+/// disk all at once in the final fsync: 0.86 s of a 100M-record build,
+/// with the CPUs idle. Asking for it every 256 MiB from a thread of its own
+/// overlaps the disk with the packing; the final fsync writes only the rest.
+const SYNC_EVERY: u64 = 256 << 20;
 
 impl ChunkWriter {
     fn new(file: File) -> Self {
+        // A second handle for the syncer; without one, nothing is synced early.
+        let syncer = file.try_clone().ok().map(|handle| {
+            let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+            std::thread::spawn(move || {
+                for () in asked {
+                    // Errors surface in the final sync_all, which the build checks.
+                    let _ = handle.sync_data();
+                }
+            });
+            ask
+        });
         ChunkWriter {
             file,
             buf: Vec::with_capacity(WRITE_CHUNK),
             written: 0,
+            syncer,
         }
     }
 
     /// Writes what is buffered and hands the file back.
     fn into_inner(mut self) -> io::Result<File> {
         self.flush()?;
+        self.syncer = None;
         Ok(self.file)
     }
 
     fn write_buffer(&mut self) -> io::Result<()> {
         self.file.write_all(&self.buf)?;
+        let before = self.written;
         self.written += self.buf.len() as u64;
         self.buf.clear();
+        if before / SYNC_EVERY != self.written / SYNC_EVERY
+            && let Some(ask) = &self.syncer
+        {
+            // Busy syncing the previous request: this one is covered by the next.
+            let _ = ask.try_send(());
+        }
         Ok(())
     }
 }
