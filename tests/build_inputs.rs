@@ -273,3 +273,41 @@ fn range_files_with_wrong_suffix_length_name_the_file_and_line() {
     let o = build(&[&root], &dir.path().join("i.pwdex"), &[]);
     assert!(stderr(&o).contains("notes.md"), "{}", stderr(&o));
 }
+
+/// The build record names each input with the xxh3 of its bytes, so an
+/// index can be matched to its download: for a dump file, of the file; for
+/// a range directory, of its files' bytes in prefix order.
+#[test]
+fn build_record_holds_the_xxh3_of_the_input_bytes() {
+    let kind = HashKind::Sha1;
+    let corpus = random_corpus(kind, 3000, 41);
+    let dir = tempfile::tempdir().unwrap();
+    let dump = write(dir.path(), "d.txt", dump_text(kind, &corpus, true, false));
+    let ranges = write_ranges(dir.path(), kind, &corpus, true);
+    let mut range_bytes = Vec::new();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&ranges)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for name in &names {
+        range_bytes.extend(std::fs::read(name).unwrap());
+    }
+    for (input, bytes) in [
+        (dump.clone(), std::fs::read(&dump).unwrap()),
+        (ranges.clone(), range_bytes),
+    ] {
+        let index = dir.path().join("i.pwdex");
+        let o = build(&[&input], &index, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let info = run(&["info", "--json", index.to_str().unwrap()], b"");
+        let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        let expected = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+        assert_eq!(
+            v["build"]["inputs"][0]["xxh3"],
+            expected.as_str(),
+            "{}",
+            input.display()
+        );
+    }
+}
