@@ -1190,19 +1190,29 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                 let stream = input.open_stream(hasher.clone())?;
                 let block_bytes = (opts.chunk_bytes.max(1) * group_size).max(1 << 16);
                 let mut blocks = LineChunks::new(stream, block_bytes);
-                while let Some(block) = blocks
+                let mut current = blocks
                     .next()
                     .transpose()
-                    .map_err(|e| Error::io(&display, e))?
-                {
+                    .map_err(|e| Error::io(&display, e))?;
+                while let Some(block) = current.take() {
                     let kind = state.kind_from(&display, &block, false)?;
                     let settings = settings_for(kind, opts);
-                    let parsed: Vec<ParsedChunk> = split_chunks(&block, opts.chunk_bytes.max(1))
-                        .into_par_iter()
-                        .map(|c| parse_piece(settings, Piece::Borrowed { source: 0, data: c }))
-                        .collect();
+                    // Parse this block while the next one is read (reading
+                    // first left both workers idle for the read).
+                    let (parsed, next) = rayon::join(
+                        || -> Vec<ParsedChunk> {
+                            split_chunks(&block, opts.chunk_bytes.max(1))
+                                .into_par_iter()
+                                .map(|c| {
+                                    parse_piece(settings, Piece::Borrowed { source: 0, data: c })
+                                })
+                                .collect()
+                        },
+                        || blocks.next().transpose(),
+                    );
                     let base = stats.lines;
                     state.absorb(parsed, &mut stats, &display, base)?;
+                    current = next.map_err(|e| Error::io(&display, e))?;
                 }
                 if input.form == InputForm::Stdin {
                     stats.bytes = 0;
