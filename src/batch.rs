@@ -14,8 +14,14 @@ slices that rayon processes in parallel; each slice parses its lines, looks
 them up in groups of [`GROUP`] with [`Index::get_many`] (software
 prefetching, so many cache misses are in flight at once instead of one per
 query), and formats its own output buffer. Buffers are written in order, so
-output order is input order whatever the thread count. Memory is bounded by
-the block size, not the batch size. The line parser is a type parameter,
+output order is input order whatever the thread count.
+
+Reading and writing overlap the lookups: the calling thread reads blocks
+into their own buffers and writes finished results, while a worker thread
+hands each block to rayon; at most two blocks are in flight, so memory is
+bounded by the block size, not the batch size. A read error stops the
+reading; blocks read before it are still written, then the error is
+returned. The line parser is a type parameter,
 so each format gets its own loop and bare hashes pay nothing for the others;
 records are written by one loop per output format for the same reason.
 

@@ -4,17 +4,21 @@
 Two paths:
 
 - **Sorted fast path** — one uncompressed dump file, or one directory of
-  range files. The input is memory-mapped (or read file by file), cut into
-  chunks at line boundaries, parsed in parallel, and packed straight into the
-  [`IndexWriter`] in input order while the next group of chunks is parsed.
+  range files. The input is read in chunks cut at line boundaries (a range
+  directory file by file), parsed in parallel, and packed straight into the
+  [`IndexWriter`] in input order while the next group of chunks is read and
+  parsed. A dump file's xxh3 is taken as it is read.
   The layout is planned from the input size and a sample of its first
   megabyte. Each chunk checks its own order; the packer checks order across
   chunks and merges duplicate hashes.
 - **Sort path** — everything else: several inputs, unsorted input (the fast
   path falls back to it at the first out-of-order line, unless
   `require_sorted`), compressed or piped streams, plaintext lists. Records go
-  through the external sort of [`crate::extsort`] within the memory budget,
-  then are merged (counts summed) into the writer with an exact layout plan.
+  through the external sort of [`crate::extsort`] within the memory budget
+  (the next block is read while the current one is parsed), then are merged
+  (counts summed) into the writer with an exact layout plan: one thread
+  merges the runs and fills the filter a batch at a time, the calling
+  thread packs.
 
 A malformed line stops the build with an error naming the file and the line,
 unless `skip_malformed`, which skips it, counts it, keeps the first few for

@@ -11,6 +11,11 @@ dropped or the process dies, the target keeps its previous content (a
 `kill -9` can leave the temporary `.NAME.*.pwdex.tmp` file behind, never a
 partial index at the target).
 
+The file is written in aligned 4 MiB chunks (so the page cache can map a
+fresh index with 2 MiB pages), and a background thread asks the disk to
+catch up every 256 MiB (so the final sync does not write the whole file
+while the CPUs wait). See [`ChunkWriter`].
+
 Memory: the filter (about 1.3 bytes per record at 1%) plus bucket sizes and
 samples (about 0.35 bytes per record) plus the overflow entries.
 */
