@@ -14,7 +14,7 @@ partial index at the target).
 The file is written in aligned 4 MiB chunks (so the page cache can map a
 fresh index with 2 MiB pages), and a background thread asks the disk to
 catch up every 256 MiB (so the final sync does not write the whole file
-while the CPUs wait). See [`ChunkWriter`].
+while the CPUs wait); see `ChunkWriter`.
 
 Memory: the filter (about 1.3 bytes per record at 1%) plus bucket sizes and
 samples (about 0.35 bytes per record) plus the overflow entries.
