@@ -280,4 +280,39 @@ mod tests {
         let expected: Vec<(Key, u64)> = reference.into_iter().collect();
         assert_eq!(merged, expected);
     }
+
+    /// Two large runs and a partial one: every record comes back, in
+    /// order, with the count histogram of what was written.
+    #[test]
+    fn large_runs_come_back_whole_with_their_histogram() {
+        let kind = HashKind::Sha1;
+        let dir = tempfile::tempdir().unwrap();
+        let per_run = 600_000usize;
+        let mut builder = RunBuilder::new(kind, dir.path(), per_run * BYTES_PER_BUFFERED_RECORD);
+        let mut x = 11u64;
+        let mut records = Vec::new();
+        for i in 0..(per_run * 2 + 1234) as u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            records.push((
+                Key::from_limbs(x >> 32, x.rotate_left(17), i),
+                1 + (x % 1000),
+            ));
+        }
+        builder.extend(&records).unwrap();
+        assert_eq!(builder.runs.len(), 2, "two full runs spilled so far");
+        let (mut merger, hist, _) = builder.finish().unwrap();
+        let mut merged = Vec::new();
+        while let Some(r) = merger.next_record().unwrap() {
+            merged.push(r);
+        }
+        records.sort();
+        assert_eq!(merged, records);
+        let mut expected_hist = [0u64; 65];
+        for (_, c) in &records {
+            expected_hist[64 - c.leading_zeros() as usize] += 1;
+        }
+        assert_eq!(hist, expected_hist);
+    }
 }
