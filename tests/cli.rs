@@ -309,3 +309,65 @@ fn empty_corpus_and_exit_code_help() {
     let help = run(&["check", "--help"], b"");
     assert!(stdout(&help).contains("Exit codes"));
 }
+
+/// `--sample-shift` changes the layout, never the answers; an out-of-range
+/// value is refused with a message naming the flag, and no index is written.
+#[test]
+fn sample_shift_changes_layout_not_answers() {
+    let kind = HashKind::Sha1;
+    let corpus = random_corpus(kind, 5000, 31);
+    let dir = tempfile::tempdir().unwrap();
+    let dump = write(dir.path(), "d.txt", dump_text(kind, &corpus, true, false));
+    let qs = queries(kind, &corpus, 2000, 32);
+    let expected = expected_all(kind, &corpus, &qs);
+    let mut sample_bytes = Vec::new();
+    for shift in ["0", "8", "16"] {
+        let index = dir.path().join(format!("s{shift}.pwdex"));
+        let o = run(
+            &[
+                "build",
+                p(&dump),
+                "-o",
+                p(&index),
+                "-q",
+                "--sample-shift",
+                shift,
+            ],
+            b"",
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let info = run(&["info", "--json", p(&index)], b"");
+        let v: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+        let samples = v["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "bucket samples")
+            .unwrap()["bytes"]
+            .as_u64()
+            .unwrap();
+        sample_bytes.push(samples);
+        let o = run(
+            &["check", "-q", "--all", "-i", p(&index)],
+            query_text(kind, &qs).as_bytes(),
+        );
+        assert_same_text(&expected, &stdout(&o));
+    }
+    // One sample per bucket, per 256 buckets, per 65536 buckets.
+    assert!(
+        sample_bytes[0] > sample_bytes[1] && sample_bytes[1] > sample_bytes[2],
+        "{sample_bytes:?}"
+    );
+    let bad = dir.path().join("bad.pwdex");
+    let o = run(
+        &["build", p(&dump), "-o", p(&bad), "--sample-shift", "17"],
+        b"",
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--sample-shift 17 is out of range"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bad.exists());
+}
