@@ -42,7 +42,7 @@ pub enum Error {
     },
     /// The file does not start with the pwdex magic bytes.
     NotAnIndex { path: PathBuf },
-    /// The index was written by a different (newer) format version.
+    /// The index was written in a different format version (older or newer).
     Version {
         path: PathBuf,
         expected: u32,

@@ -23,7 +23,7 @@ and every key it lets through is confirmed against the records.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::hash::Key;
+use crate::hash::{HashKind, Key};
 
 /// Bytes per filter block (one cache line).
 pub const BLOCK_BYTES: usize = 64;
@@ -34,8 +34,8 @@ pub const DEFAULT_FPP: f64 = 0.01;
 
 /// Block number for a key in a filter of `blocks` blocks.
 #[inline]
-pub fn block_of(key: &Key, blocks: u64) -> u64 {
-    ((key.filter_block_bits() as u128 * blocks as u128) >> 64) as u64
+pub fn block_of(key: &Key, kind: HashKind, blocks: u64) -> u64 {
+    ((key.filter_block_bits(kind) as u128 * blocks as u128) >> 64) as u64
 }
 
 /// The eight single-bit masks a key sets, one per 64-bit word of its block.
@@ -53,8 +53,8 @@ pub fn word_masks(key: &Key) -> [u64; 8] {
 /// (`blocks * 64` of them). Returns `None` if the block is out of range,
 /// which only happens for a corrupt filter section.
 #[inline]
-pub fn may_contain(filter: &[u8], blocks: u64, key: &Key) -> Option<bool> {
-    let block = block_of(key, blocks) as usize;
+pub fn may_contain(filter: &[u8], blocks: u64, kind: HashKind, key: &Key) -> Option<bool> {
+    let block = block_of(key, kind, blocks) as usize;
     let start = block.checked_mul(BLOCK_BYTES)?;
     let bytes: &[u8; BLOCK_BYTES] = filter.get(start..start + BLOCK_BYTES)?.try_into().ok()?;
     Some(block_contains(bytes, key))
@@ -77,15 +77,17 @@ pub fn block_contains(block: &[u8; BLOCK_BYTES], key: &Key) -> bool {
 pub struct FilterBuilder {
     words: Vec<AtomicU64>,
     blocks: u64,
+    kind: HashKind,
 }
 
 impl FilterBuilder {
-    /// An empty filter of `blocks` blocks (at least one).
-    pub fn new(blocks: u64) -> Self {
+    /// An empty filter of `blocks` blocks (at least one) for `kind` hashes.
+    pub fn new(blocks: u64, kind: HashKind) -> Self {
         let blocks = blocks.max(1);
         FilterBuilder {
             words: (0..blocks * 8).map(|_| AtomicU64::new(0)).collect(),
             blocks,
+            kind,
         }
     }
 
@@ -97,35 +99,46 @@ impl FilterBuilder {
     /// Adds a key.
     #[inline]
     pub fn insert(&self, key: &Key) {
-        let base = block_of(key, self.blocks) as usize * 8;
-        for (i, m) in word_masks(key).iter().enumerate() {
-            let word = &self.words[base + i];
-            // Skip the locked read-modify-write when the bit is already set
-            // (about half the time in a full filter).
-            if word.load(Ordering::Relaxed) & m == 0 {
-                word.fetch_or(*m, Ordering::Relaxed);
-            }
-        }
+        self.merge(block_of(key, self.kind, self.blocks), &word_masks(key));
     }
 
-    /// Adds many keys, prefetching blocks a few keys ahead so the cache
-    /// misses overlap (inserts were 46% of a 20M-record build without it).
-    pub fn insert_many<'k>(&self, keys: impl Iterator<Item = &'k Key> + Clone) {
-        const AHEAD: usize = 16;
-        let mut ahead = keys.clone().skip(AHEAD);
+    /// Adds many keys. Keys in hash order (every caller's case) pick
+    /// non-decreasing blocks, about fifty keys per block at 1%: their bits
+    /// are gathered in registers and each block is merged once, with at
+    /// most eight atomic ORs, instead of up to eight per key. Inserts were
+    /// 22% of a 100M-record build's CPU time when every key was merged
+    /// into a block chosen at random (format 1).
+    pub fn insert_many<'k>(&self, keys: impl Iterator<Item = &'k Key>) {
+        let mut block = u64::MAX;
+        let mut bits = [0u64; 8];
         for key in keys {
-            if let Some(next) = ahead.next() {
-                self.prefetch(next);
+            let b = block_of(key, self.kind, self.blocks);
+            if b != block {
+                if block != u64::MAX {
+                    self.merge(block, &bits);
+                }
+                block = b;
+                bits = [0; 8];
             }
-            self.insert(key);
+            for (w, m) in bits.iter_mut().zip(word_masks(key)) {
+                *w |= m;
+            }
+        }
+        if block != u64::MAX {
+            self.merge(block, &bits);
         }
     }
 
-    /// Starts loading the block a key will set.
+    /// ORs `bits` into the eight words of `block`.
     #[inline]
-    pub fn prefetch(&self, key: &Key) {
-        let base = block_of(key, self.blocks) as usize * 8;
-        crate::index::prefetch(self.words[base..].as_ptr() as *const u8);
+    fn merge(&self, block: u64, bits: &[u64; 8]) {
+        let base = block as usize * 8;
+        for (word, &m) in self.words[base..base + 8].iter().zip(bits) {
+            // Skip the locked read-modify-write when the bits are already set.
+            if word.load(Ordering::Relaxed) & m != m {
+                word.fetch_or(m, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The filter section bytes (little-endian words).
@@ -208,19 +221,19 @@ mod tests {
         let keys: Vec<Key> = (0..50_000u32)
             .map(|i| kind.hash_plaintext(&i.to_le_bytes()))
             .collect();
-        let builder = FilterBuilder::new(blocks_for(keys.len() as u64, 0.01));
+        let builder = FilterBuilder::new(blocks_for(keys.len() as u64, 0.01), kind);
         for k in &keys {
             builder.insert(k);
         }
         let bytes = builder.to_bytes();
         for k in &keys {
-            assert_eq!(may_contain(&bytes, builder.blocks(), k), Some(true));
+            assert_eq!(may_contain(&bytes, builder.blocks(), kind, k), Some(true));
         }
         let trials = 200_000u32;
         let hits = (0..trials)
             .filter(|i| {
                 let k = kind.hash_plaintext(format!("absent-{i}").as_bytes());
-                may_contain(&bytes, builder.blocks(), &k).unwrap()
+                may_contain(&bytes, builder.blocks(), kind, &k).unwrap()
             })
             .count();
         let rate = hits as f64 / trials as f64;
@@ -229,10 +242,10 @@ mod tests {
 
     #[test]
     fn empty_filter_rejects_everything_and_bad_blocks_are_refused() {
-        let builder = FilterBuilder::new(blocks_for(0, 0.01));
+        let builder = FilterBuilder::new(blocks_for(0, 0.01), HashKind::Ntlm);
         let bytes = builder.to_bytes();
         let key = HashKind::Ntlm.hash_plaintext(b"password");
-        assert_eq!(may_contain(&bytes, 1, &key), Some(false));
-        assert_eq!(may_contain(&bytes, u64::MAX, &key), None);
+        assert_eq!(may_contain(&bytes, 1, HashKind::Ntlm, &key), Some(false));
+        assert_eq!(may_contain(&bytes, u64::MAX, HashKind::Ntlm, &key), None);
     }
 }

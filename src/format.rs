@@ -33,7 +33,7 @@ use crate::hash::HashKind;
 /// First eight bytes of every index.
 pub const MAGIC: [u8; 8] = *b"PWDEXIDX";
 /// The format version this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Page size: header length, section alignment and the unit of page checksums.
 pub const PAGE: u64 = 4096;
 /// Byte offset of the section table inside the header.

@@ -229,16 +229,21 @@ impl Key {
         key
     }
 
-    /// 64 bits used to pick the filter block (the least significant limb).
+    /// 64 bits that pick the filter block: the hash's most significant 64
+    /// bits, so that keys in hash order fill and probe the filter front to
+    /// back (format 2; format 1 used the least significant limb, which
+    /// scattered a sorted build's inserts over the whole filter).
     #[inline]
-    pub fn filter_block_bits(&self) -> u64 {
-        self.lo
+    pub fn filter_block_bits(&self, kind: HashKind) -> u64 {
+        self.top64(kind)
     }
 
-    /// 64 bits used to pick the bits inside a filter block (the middle limb).
+    /// 64 bits that pick the bits inside a filter block: the least
+    /// significant limb, disjoint from [`Key::filter_block_bits`] for both
+    /// kinds (only its low 48 bits are used).
     #[inline]
     pub fn filter_probe_bits(&self) -> u64 {
-        self.mid
+        self.lo
     }
 
     /// Writes the upper-case hex of a `kind` hash into `out` (which must be

@@ -339,8 +339,8 @@ impl<D: AsRef<[u8]>> Index<D> {
     #[inline]
     pub fn filter_may_contain(&self, key: &Key) -> Result<bool> {
         let blocks = self.params().filter_blocks;
-        let start =
-            self.filter.start + filter::block_of(key, blocks) as usize * filter::BLOCK_BYTES;
+        let start = self.filter.start
+            + filter::block_of(key, self.kind(), blocks) as usize * filter::BLOCK_BYTES;
         let range = start..start + filter::BLOCK_BYTES;
         self.ensure(range.clone())?;
         let block: &[u8; filter::BLOCK_BYTES] = self.bytes()[range].try_into().unwrap();
@@ -351,8 +351,8 @@ impl<D: AsRef<[u8]>> Index<D> {
     #[inline]
     pub fn filter_block_ptr(&self, key: &Key) -> *const u8 {
         let blocks = self.params().filter_blocks;
-        let start =
-            self.filter.start + filter::block_of(key, blocks) as usize * filter::BLOCK_BYTES;
+        let start = self.filter.start
+            + filter::block_of(key, self.kind(), blocks) as usize * filter::BLOCK_BYTES;
         self.bytes()[start..].as_ptr()
     }
 
@@ -503,7 +503,8 @@ impl<D: AsRef<[u8]>> Index<D> {
         let mut filter_at = [0usize; LOOKUP_GROUP];
         for i in 0..n {
             filter_at[i] = self.filter.start
-                + filter::block_of(&keys[i], p.filter_blocks) as usize * filter::BLOCK_BYTES;
+                + filter::block_of(&keys[i], p.kind, p.filter_blocks) as usize
+                    * filter::BLOCK_BYTES;
             prefetch(base.wrapping_add(filter_at[i]));
         }
         // Stage 2: filter verdicts; candidates go on to their bucket sample.

@@ -712,7 +712,12 @@ impl<'v> FilterPipeline<'v> {
     }
 
     fn block_start(&self, key: &Key) -> usize {
-        filter::block_of(key, self.verifier.params.filter_blocks) as usize * filter::BLOCK_BYTES
+        filter::block_of(
+            key,
+            self.verifier.params.kind,
+            self.verifier.params.filter_blocks,
+        ) as usize
+            * filter::BLOCK_BYTES
     }
 
     #[inline]
@@ -741,11 +746,13 @@ impl<'v> FilterPipeline<'v> {
     fn test(&self, batch: &[(u64, Key)]) -> Result<()> {
         let blocks = self.verifier.params.filter_blocks;
         for (i, key) in batch {
-            if filter::may_contain(self.filter, blocks, key) != Some(true) {
+            if filter::may_contain(self.filter, blocks, self.verifier.params.kind, key)
+                != Some(true)
+            {
                 return Err(self.verifier.corrupt(format!(
                     "record {i} ({}) does not pass the filter (block {}); the filter was not built from these records",
                     key.to_hex(self.verifier.params.kind),
-                    filter::block_of(key, blocks)
+                    filter::block_of(key, self.verifier.params.kind, blocks)
                 )));
             }
         }

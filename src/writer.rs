@@ -304,7 +304,7 @@ impl IndexWriter {
             sizes: BitSink::new(Vec::new()),
             samples: vec![0],
             overflow: Vec::new(),
-            filter: std::sync::Arc::new(FilterBuilder::new(layout.filter_blocks)),
+            filter: std::sync::Arc::new(FilterBuilder::new(layout.filter_blocks, layout.kind)),
             filter_filled_by_caller: false,
             records_written: 0,
             bucket: 0,
@@ -558,7 +558,7 @@ fn rebuild_filter(
     let bytes = map
         .get(records.offset as usize..(records.offset + records.len) as usize)
         .ok_or_else(|| Error::corrupt(temp_path, "records section shorter than written"))?;
-    let filter = FilterBuilder::new(blocks);
+    let filter = FilterBuilder::new(blocks, params.kind);
     let suffix_bits = params.suffix_bits();
     let mut bucket = 0u64;
     let mut pos = 0u64;

@@ -486,7 +486,7 @@ fn files_forged_with_matching_checksums_fail_the_structural_checks() {
     let first = *corpus.keys().next().unwrap();
     let what = forged(&intact, |b, ix| {
         let f = sec(SectionId::Filter);
-        let block = pwdex::filter::block_of(&first, ix.params().filter_blocks) as usize;
+        let block = pwdex::filter::block_of(&first, kind, ix.params().filter_blocks) as usize;
         let start = f.start + block * 64;
         b[start..start + 8].fill(0);
     });
