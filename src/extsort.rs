@@ -15,13 +15,17 @@ A run record is the hash's bytes followed by the count as a little-endian u64.
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::directio::{ChunkWriter, RunFileReader};
 use crate::error::{Error, Result};
 use crate::hash::{HashKind, Key};
+
+/// Bytes of run records encoded before each write.
+const STAGE_BYTES: usize = 1 << 20;
 
 /// Bytes of memory per buffered record (key + count).
 pub const BYTES_PER_BUFFERED_RECORD: usize = std::mem::size_of::<(Key, u64)>();
@@ -111,21 +115,26 @@ impl RunBuilder {
             records.par_sort_unstable_by_key(|r| r.0);
         }
         let merged = merge_sorted_duplicates(&mut records)?;
-        let mut file =
-            tempfile::tempfile_in(&self.tmp_dir).map_err(|e| Error::io(&self.tmp_dir, e))?;
-        {
-            let mut out = BufWriter::with_capacity(1 << 20, &mut file);
-            let n = self.kind.byte_len();
-            for (key, count) in &records[..merged] {
-                self.count_hist[64 - count.leading_zeros() as usize] += 1;
-                out.write_all(&key.to_bytes(self.kind)[..n])
-                    .and_then(|_| out.write_all(&count.to_le_bytes()))
-                    .map_err(|e| Error::io(&self.tmp_dir, e))?;
+        let io_err = |e| Error::io(&self.tmp_dir, e);
+        let file = tempfile::tempfile_in(&self.tmp_dir).map_err(io_err)?;
+        // Written around the page cache where possible (see `ChunkWriter`):
+        // filling fresh page-cache pages was the longest serial step of an
+        // unsorted build.
+        let mut out = ChunkWriter::for_unnamed(file);
+        let n = self.kind.byte_len();
+        let mut staged = Vec::with_capacity(STAGE_BYTES + 28);
+        for (key, count) in &records[..merged] {
+            self.count_hist[64 - count.leading_zeros() as usize] += 1;
+            staged.extend_from_slice(&key.to_bytes(self.kind)[..n]);
+            staged.extend_from_slice(&count.to_le_bytes());
+            if staged.len() >= STAGE_BYTES {
+                out.write_all(&staged).map_err(io_err)?;
+                staged.clear();
             }
-            out.flush().map_err(|e| Error::io(&self.tmp_dir, e))?;
         }
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io(&self.tmp_dir, e))?;
+        out.write_all(&staged).map_err(io_err)?;
+        let mut file = out.into_inner().map_err(io_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         self.runs.push(Run {
             file,
             records: merged as u64,
@@ -144,16 +153,36 @@ impl RunBuilder {
     /// Spills what is left and returns a merger over all runs, the count
     /// bit-length histogram and the upper bound of distinct records.
     pub fn finish(mut self) -> Result<(RunMerger, [u64; 65], u64)> {
-        self.spill()?;
-        self.buffer = Vec::new();
-        let upper_bound = self.records_upper_bound();
+        // The last, partial buffer is not spilled: it is sorted and merged
+        // from memory, which it already occupies (this saved writing and
+        // reading back a third of a 100M-record unsorted build's runs).
+        let mut last = std::mem::take(&mut self.buffer);
+        if !last.windows(2).all(|w| w[0].0 <= w[1].0) {
+            last.par_sort_unstable_by_key(|r| r.0);
+        }
+        let kept = merge_sorted_duplicates(&mut last)?;
+        last.truncate(kept);
+        for (_, count) in &last {
+            self.count_hist[64 - count.leading_zeros() as usize] += 1;
+        }
+        let upper_bound = self.records_upper_bound() + kept as u64;
         let hist = self.count_hist;
         let kind = self.kind;
-        let mut readers = Vec::with_capacity(self.runs.len());
+        let mut readers = Vec::with_capacity(self.runs.len() + 1);
+        // Read-back chunks share a quarter of the memory budget (at most 4
+        // MiB each, at least a page).
+        let chunk_bytes =
+            (self.capacity * BYTES_PER_BUFFERED_RECORD / 4 / self.runs.len().max(1)).min(4 << 20);
         for run in self.runs {
-            readers.push(RunReader {
-                reader: BufReader::with_capacity(1 << 20, run.file),
+            readers.push(RunReader::Disk {
+                reader: RunFileReader::new(run.file, chunk_bytes),
                 kind,
+            });
+        }
+        if !last.is_empty() {
+            readers.push(RunReader::Memory {
+                records: last,
+                next: 0,
             });
         }
         let mut merger = RunMerger {
@@ -190,21 +219,36 @@ fn count_overflow(_key: &Key) -> Error {
     Error::Usage("the counts of one hash add up to more than 2^64".into())
 }
 
-struct RunReader {
-    reader: BufReader<File>,
-    kind: HashKind,
+/// One sorted run being merged: spilled to disk, or the last one, in memory.
+enum RunReader {
+    Disk {
+        reader: RunFileReader,
+        kind: HashKind,
+    },
+    Memory {
+        records: Vec<(Key, u64)>,
+        next: usize,
+    },
 }
 
 impl RunReader {
     fn next(&mut self) -> io::Result<Option<(Key, u64)>> {
-        let n = self.kind.byte_len();
+        let (reader, kind) = match self {
+            RunReader::Disk { reader, kind } => (reader, *kind),
+            RunReader::Memory { records, next } => {
+                let record = records.get(*next).copied();
+                *next += 1;
+                return Ok(record);
+            }
+        };
+        let n = kind.byte_len();
         let mut buf = [0u8; 28];
-        match self.reader.read_exact(&mut buf[..n + 8]) {
+        match reader.read_exact(&mut buf[..n + 8]) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
         }
-        let key = Key::from_bytes(self.kind, &buf[..n]);
+        let key = Key::from_bytes(kind, &buf[..n]);
         let count = u64::from_le_bytes(buf[n..n + 8].try_into().unwrap());
         Ok(Some((key, count)))
     }

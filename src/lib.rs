@@ -41,6 +41,7 @@ the worst bug this crate can have; a missed one the second worst.
 - [`bits`]: bit packing shared by the writer and the reader.
 - [`filter`]: the split-block Bloom filter front.
 - [`writer`]: streaming, atomic index writer.
+- [`directio`]: big sequential files written and read back around the page cache.
 - [`sources`]: the forms a corpus comes in (dump, range files, gzip/zstd/7z, stdin).
 - [`extsort`]: external sort of unsorted or multiple inputs within a memory budget.
 - [`build`]: corpus → index.
@@ -56,6 +57,7 @@ the worst bug this crate can have; a missed one the second worst.
 pub mod batch;
 pub mod bits;
 pub mod build;
+pub mod directio;
 pub mod error;
 pub mod extsort;
 pub mod filter;
