@@ -379,6 +379,23 @@ impl RunFileReader {
     }
 }
 
+impl RunFileReader {
+    /// The bytes read from the file and not yet handed out (refilling
+    /// first when there are none; empty at the end of the file).
+    pub fn buffered(&mut self) -> &[u8] {
+        if self.taken == self.chunk.len {
+            // An error here is met again, and reported, by the next `read`.
+            let _ = self.refill();
+        }
+        &self.chunk.data()[self.taken..]
+    }
+
+    /// Marks `n` bytes of [`RunFileReader::buffered`] as handed out.
+    pub fn consume(&mut self, n: usize) {
+        self.taken = (self.taken + n).min(self.chunk.len);
+    }
+}
+
 impl Read for RunFileReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.taken == self.chunk.len && self.refill()? == 0 {

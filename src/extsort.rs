@@ -242,6 +242,15 @@ impl RunReader {
             }
         };
         let n = kind.byte_len();
+        // Decode in place when the whole record is in the reader's chunk
+        // (all but one record per chunk).
+        let available = reader.buffered();
+        if available.len() >= n + 8 {
+            let key = Key::from_bytes(kind, &available[..n]);
+            let count = u64::from_le_bytes(available[n..n + 8].try_into().unwrap());
+            reader.consume(n + 8);
+            return Ok(Some((key, count)));
+        }
         let mut buf = [0u8; 28];
         match reader.read_exact(&mut buf[..n + 8]) {
             Ok(()) => {}
@@ -272,19 +281,39 @@ impl RunMerger {
         Ok(())
     }
 
-    /// The next distinct record in key order, with its summed count.
-    pub fn next_record(&mut self) -> Result<Option<(Key, u64)>> {
-        let Some(Reverse((key, mut count, i))) = self.heap.pop() else {
+    /// Takes the smallest record and puts its run's next one in its place:
+    /// one sift down instead of a pop and a push (the heap was 9% of an
+    /// unsorted build's profile).
+    fn take_min(&mut self) -> Result<Option<(Key, u64)>> {
+        let RunMerger {
+            readers,
+            heap,
+            tmp_dir,
+        } = self;
+        let Some(mut top) = heap.peek_mut() else {
             return Ok(None);
         };
-        self.refill(i)?;
-        while let Some(Reverse((k, c, j))) = self.heap.peek().copied() {
-            if k != key {
+        let Reverse((key, count, i)) = *top;
+        match readers[i].next().map_err(|e| Error::io(tmp_dir, e))? {
+            Some((k, c)) => *top = Reverse((k, c, i)),
+            None => {
+                std::collections::binary_heap::PeekMut::pop(top);
+            }
+        }
+        Ok(Some((key, count)))
+    }
+
+    /// The next distinct record in key order, with its summed count.
+    pub fn next_record(&mut self) -> Result<Option<(Key, u64)>> {
+        let Some((key, mut count)) = self.take_min()? else {
+            return Ok(None);
+        };
+        while let Some(Reverse((k, _, _))) = self.heap.peek() {
+            if *k != key {
                 break;
             }
-            self.heap.pop();
+            let (_, c) = self.take_min()?.expect("the heap is not empty");
             count = count.checked_add(c).ok_or_else(|| count_overflow(&key))?;
-            self.refill(j)?;
         }
         Ok(Some((key, count)))
     }
