@@ -39,8 +39,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::extsort::RunBuilder;
 use crate::format::Params;
-use crate::hash::{HashKind, Key, parse_hex_key};
-use crate::parse::{DumpRecord, parse_dump_line, sniff_dump_kind, strip_cr};
+use crate::hash::{HashKind, Key};
+use crate::parse::{DumpRecord, parse_dump_line, parse_range_line, sniff_dump_kind, strip_cr};
 use crate::sources::{Input, InputForm, new_hasher, range_files};
 use crate::writer::{IndexWriter, Layout};
 
@@ -321,50 +321,6 @@ fn parse_pieces<'a>(settings: ParseSettings<'_>, pieces: Vec<Piece<'a>>) -> Vec<
         .into_par_iter()
         .map(|p| parse_piece(settings, p))
         .collect()
-}
-
-/// Parses a range-file line: the suffix after the file's five-digit prefix.
-fn parse_range_line(
-    kind: HashKind,
-    prefix: u32,
-    line: &[u8],
-) -> std::result::Result<DumpRecord, String> {
-    let line = strip_cr(line);
-    let suffix_len = kind.hex_len() - 5;
-    let colon = line.iter().position(|&b| b == b':');
-    match colon {
-        Some(c) if c == suffix_len => {
-            let mut hex = [0u8; 40];
-            hex[..5].copy_from_slice(format!("{prefix:05X}").as_bytes());
-            hex[5..kind.hex_len()].copy_from_slice(&line[..c]);
-            let key = parse_hex_key(kind, &hex[..kind.hex_len()]).ok_or_else(|| {
-                format!(
-                    "suffix {:?} is not {} hex digits",
-                    String::from_utf8_lossy(&line[..c]),
-                    suffix_len
-                )
-            })?;
-            // Tolerate the thousands separators some API answers were reported to carry.
-            let digits: Cow<[u8]> = if line[c + 1..].contains(&b',') {
-                Cow::Owned(
-                    line[c + 1..]
-                        .iter()
-                        .copied()
-                        .filter(|&b| b != b',')
-                        .collect(),
-                )
-            } else {
-                Cow::Borrowed(&line[c + 1..])
-            };
-            let count = crate::parse::parse_count(&digits)?;
-            Ok(DumpRecord { key, count })
-        }
-        Some(c) => Err(format!(
-            "suffix is {c} characters, expected {suffix_len} for {kind} range files (is this the other hash kind?)"
-        )),
-        None if line.is_empty() => Err("empty line; expected SUFFIX:COUNT".into()),
-        None => Err("no ':' in line; expected SUFFIX:COUNT".into()),
-    }
 }
 
 fn parse_chunk<'a>(

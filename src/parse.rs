@@ -56,9 +56,7 @@ pub fn parse_count(digits: &[u8]) -> Result<u64, String> {
     Ok(value)
 }
 
-/// Parses a `HASH:COUNT` dump line of the given kind. `hash_prefix` is
-/// prepended to the hash field (used for range files, whose name holds the
-/// first five hex digits); pass `b""` for single-file dumps.
+/// Parses a `HASH:COUNT` dump line of the given kind.
 #[inline]
 pub fn parse_dump_line(kind: HashKind, line: &[u8]) -> Result<DumpRecord, String> {
     let line = strip_cr(line);
@@ -75,6 +73,45 @@ pub fn parse_dump_line(kind: HashKind, line: &[u8]) -> Result<DumpRecord, String
         ));
     }
     Err(describe_bad_dump_line(kind, line))
+}
+
+/// Parses a range-file line, `SUFFIX:COUNT`: the hash without the five hex
+/// digits of `prefix` (the file's name; only its low 20 bits are used).
+/// Thousands separators in the count (`1,234`), which some API answers were
+/// reported to carry, are accepted.
+pub fn parse_range_line(kind: HashKind, prefix: u32, line: &[u8]) -> Result<DumpRecord, String> {
+    const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let line = strip_cr(line);
+    let suffix_len = kind.hex_len() - 5;
+    match line.iter().position(|&b| b == b':') {
+        Some(c) if c == suffix_len => {
+            let mut hex = [0u8; 40];
+            for (i, digit) in hex[..5].iter_mut().enumerate() {
+                *digit = HEX_DIGITS[((prefix >> (4 * (4 - i))) & 0xF) as usize];
+            }
+            hex[5..kind.hex_len()].copy_from_slice(&line[..c]);
+            let key = parse_hex_key(kind, &hex[..kind.hex_len()]).ok_or_else(|| {
+                format!(
+                    "suffix {:?} is not {} hex digits",
+                    String::from_utf8_lossy(&line[..c]),
+                    suffix_len
+                )
+            })?;
+            let digits = &line[c + 1..];
+            let count = if digits.contains(&b',') {
+                let plain: Vec<u8> = digits.iter().copied().filter(|&b| b != b',').collect();
+                parse_count(&plain)?
+            } else {
+                parse_count(digits)?
+            };
+            Ok(DumpRecord { key, count })
+        }
+        Some(c) => Err(format!(
+            "suffix is {c} characters, expected {suffix_len} for {kind} range files (is this the other hash kind?)"
+        )),
+        None if line.is_empty() => Err("empty line; expected SUFFIX:COUNT".into()),
+        None => Err("no ':' in line; expected SUFFIX:COUNT".into()),
+    }
 }
 
 #[cold]
