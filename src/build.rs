@@ -78,7 +78,13 @@ pub struct BuildOptions {
 }
 
 /// Default memory budget of the external sort.
-pub const DEFAULT_MEMORY_BYTES: usize = 2 << 30;
+///
+/// 1 GiB rather than 2: a shuffled 100M-record build took 0.90x the time and
+/// 0.92x the CPU with 1 GiB (three runs, two spilled with direct I/O, the
+/// last merged from memory) than with 2 GiB, and 1.40 GB peak RSS instead of
+/// 2.30 GB (`farm-bench -n 4`): fewer fresh pages to fault in, and sorts
+/// that fit the caches better, for run I/O that costs little CPU.
+pub const DEFAULT_MEMORY_BYTES: usize = 1 << 30;
 
 impl Default for BuildOptions {
     fn default() -> Self {

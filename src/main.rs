@@ -145,7 +145,7 @@ struct BuildArgs {
     #[arg(long)]
     sorted: bool,
     /// Memory budget of the external sort, e.g. 512M, 2G.
-    #[arg(long, default_value = "2G", value_parser = parse_size)]
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
     memory: usize,
     /// Directory for temporary sort runs (default: beside the output).
     #[arg(long)]
