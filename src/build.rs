@@ -1212,9 +1212,18 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
     let filter = writer.share_filter();
     let n = std::thread::scope(|scope| -> Result<u64> {
         let (to_packer, batches) = std::sync::mpsc::sync_channel::<Vec<(Key, u64)>>(4);
+        // Packed batches come back for reuse: a fresh 2 MiB batch each time
+        // was memory to fault in and give back, over and over.
+        let (to_merger, spent) = std::sync::mpsc::channel::<Vec<(Key, u64)>>();
         let merging = scope.spawn(move || -> Result<()> {
             loop {
-                let mut batch = Vec::with_capacity(BATCH);
+                let mut batch = match spent.try_recv() {
+                    Ok(mut b) => {
+                        b.clear();
+                        b
+                    }
+                    Err(_) => Vec::with_capacity(BATCH),
+                };
                 while batch.len() < BATCH {
                     match merger.next_record()? {
                         Some(record) => batch.push(record),
@@ -1232,6 +1241,7 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
         for batch in batches {
             writer.push_many(&batch)?;
             n += batch.len() as u64;
+            let _ = to_merger.send(batch);
             check_interrupt()?;
             if let Some(p) = &progress {
                 p.set_position(n);

@@ -141,12 +141,26 @@ impl FilterBuilder {
         }
     }
 
+    /// Writes the filter section bytes (little-endian words) to `out`, a
+    /// megabyte at a time: a copy of the whole filter (126 MB at 100M
+    /// records) was fresh memory to fault in, about 1% of a build.
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(1 << 20);
+        for words in self.words.chunks((1 << 20) / 8) {
+            buf.clear();
+            for w in words {
+                buf.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+            }
+            out.write_all(&buf)?;
+        }
+        Ok(())
+    }
+
     /// The filter section bytes (little-endian words).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.words.len() * 8);
-        for w in &self.words {
-            out.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
-        }
+        self.write_to(&mut out)
+            .expect("writing to a Vec does not fail");
         out
     }
 }

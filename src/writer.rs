@@ -354,7 +354,7 @@ impl IndexWriter {
             &self.filter
         };
         file.begin_section();
-        file.write_all(&filter.to_bytes()).map_err(io_err)?;
+        filter.write_to(&mut file).map_err(io_err)?;
         file.end_section(SectionId::Filter).map_err(io_err)?;
 
         file.begin_section();
