@@ -112,21 +112,22 @@ impl AlignedChunk {
     }
 }
 
-/// Opens `path` for writing without the page cache, where the platform and
-/// the file system allow it.
-fn open_direct(path: &Path) -> Option<File> {
+/// Opens `path` for writing (or, with `write` false, reading) without the
+/// page cache, where the platform and the file system allow it.
+fn open_direct(path: &Path, write: bool) -> Option<File> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
-            .write(true)
+            .read(!write)
+            .write(write)
             .custom_flags(libc::O_DIRECT)
             .open(path)
             .ok()
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = path;
+        let _ = (path, write);
         None
     }
 }
@@ -171,7 +172,7 @@ impl ChunkWriter {
 
     /// Writes to `file`, which is open at `path`.
     pub fn new(file: File, path: &Path) -> Self {
-        let mut direct = open_direct(path);
+        let mut direct = open_direct(path, true);
         let (jobs, todo) = std::sync::mpsc::sync_channel::<(u64, AlignedChunk)>(CHUNKS_IN_FLIGHT);
         let (report, done) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -308,24 +309,6 @@ fn unnamed_path(file: &File) -> PathBuf {
     }
 }
 
-/// Opens `path` for reading without the page cache, where allowed.
-fn open_direct_read(path: &Path) -> Option<File> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
-            .ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = path;
-        None
-    }
-}
-
 /// Reads a file (written by [`ChunkWriter::for_unnamed`]) from the start,
 /// in page-aligned chunks read with `O_DIRECT` where allowed.
 pub struct RunFileReader {
@@ -344,7 +327,7 @@ impl RunFileReader {
     pub fn new(file: File, chunk_bytes: usize) -> Self {
         let chunk_bytes = (chunk_bytes / PAGE as usize).max(1) * PAGE as usize;
         RunFileReader {
-            direct: open_direct_read(&unnamed_path(&file)),
+            direct: open_direct(&unnamed_path(&file), false),
             file,
             chunk: AlignedChunk::with_capacity(chunk_bytes),
             taken: 0,
