@@ -1204,8 +1204,8 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
     let layout = plan_layout(kind, planned, &hist, opts)?;
     let mut writer = IndexWriter::create(output, layout)?;
     let progress = progress_bar(opts.progress, Some(upper_bound), "merging", false);
-    // One thread merges the runs and fills the filter (prefetching, a
-    // batch at a time); this one packs. Both in one thread, with a key at
+    // One thread merges the runs and fills the filter (a batch at a time,
+    // each block's bits merged once); this one packs. Both in one thread, with a key at
     // a time into the filter, made the merge the longest phase of an
     // unsorted build (filter inserts were 34% of its profile).
     const BATCH: usize = 1 << 16;

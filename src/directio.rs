@@ -38,9 +38,10 @@ const CHUNKS_IN_FLIGHT: usize = 3;
 /// CPU time, 3-7 s of system time for a 1.9 GB index, varying run to run,
 /// where `dd oflag=direct` writes the same bytes at 1.9 GB/s with almost no
 /// CPU. The packer now only copies into a reused, page-aligned chunk. A file
-/// system that refuses `O_DIRECT` (tmpfs, some network and FUSE file
-/// systems) gets ordinary writes, with the disk asked to catch up every
-/// [`SYNC_EVERY`] bytes so that the final sync is short.
+/// system that refuses `O_DIRECT` (tmpfs before Linux 6.6, some network and
+/// FUSE file systems) gets ordinary writes; for a file to keep (the index)
+/// the disk is then asked to catch up every [`SYNC_EVERY`] bytes, so that
+/// the final sync is short. Scratch files (sort runs) are never synced.
 ///
 /// The index is then not in the page cache after the build; the first
 /// `check` reads what it needs from disk. A `check` against an index read
@@ -64,7 +65,7 @@ pub struct ChunkWriter {
     in_flight: usize,
     thread: Option<std::thread::JoinHandle<File>>,
     /// The first write error, reported by every later call.
-    failed: Option<io::ErrorKind>,
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 /// Bytes written with ordinary (page-cache) writes between requests to the
@@ -134,11 +135,13 @@ fn open_direct(path: &Path, write: bool) -> Option<File> {
 
 /// Writes `data` at `offset`, directly when `direct` is set and the write is
 /// aligned; a refused direct write switches to ordinary writes for good.
+/// Ordinary writes are synced every [`SYNC_EVERY`] bytes when `sync` is set.
 fn write_chunk_at(
     direct: &mut Option<File>,
     file: &File,
     offset: u64,
     data: &[u8],
+    sync: bool,
     unsynced: &mut u64,
 ) -> io::Result<()> {
     #[cfg(unix)]
@@ -155,7 +158,7 @@ fn write_chunk_at(
     }
     file.write_all_at(data, offset)?;
     *unsynced += data.len() as u64;
-    if *unsynced >= SYNC_EVERY {
+    if sync && *unsynced >= SYNC_EVERY {
         *unsynced = 0;
         // Errors surface in the final sync_all, which the build checks.
         let _ = file.sync_data();
@@ -164,29 +167,43 @@ fn write_chunk_at(
 }
 
 impl ChunkWriter {
-    /// Writes to an unnamed temporary file (the external sort's runs).
-    pub fn for_unnamed(file: File) -> Self {
-        let path = unnamed_path(&file);
-        ChunkWriter::new(file, &path)
+    /// Writes to `file` from offset 0, directly where allowed. With `sync`
+    /// (a file to keep), ordinary writes are synced as they go.
+    pub fn new(file: File, sync: bool) -> io::Result<Self> {
+        ChunkWriter::with_direct_io(file, true, sync)
     }
 
-    /// Writes to `file`, which is open at `path`.
-    pub fn new(file: File, path: &Path) -> Self {
-        let mut direct = open_direct(path, true);
+    /// As [`ChunkWriter::new`], with direct I/O only if `direct` is set
+    /// (tests of the fallback turn it off).
+    pub fn with_direct_io(file: File, direct: bool, sync: bool) -> io::Result<Self> {
+        // A second handle on the same open file, with O_DIRECT.
+        let mut direct = if direct {
+            open_direct(&handle_path(&file), true)
+        } else {
+            None
+        };
         let (jobs, todo) = std::sync::mpsc::sync_channel::<(u64, AlignedChunk)>(CHUNKS_IN_FLIGHT);
         let (report, done) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let mut unsynced = 0u64;
-            for (offset, chunk) in todo {
-                let result =
-                    write_chunk_at(&mut direct, &file, offset, chunk.data(), &mut unsynced);
-                if report.send(result.map(|()| chunk)).is_err() {
-                    break;
+        let thread = std::thread::Builder::new()
+            .name("pwdex-writer".into())
+            .spawn(move || {
+                let mut unsynced = 0u64;
+                for (offset, chunk) in todo {
+                    let result = write_chunk_at(
+                        &mut direct,
+                        &file,
+                        offset,
+                        chunk.data(),
+                        sync,
+                        &mut unsynced,
+                    );
+                    if report.send(result.map(|()| chunk)).is_err() {
+                        break;
+                    }
                 }
-            }
-            file
-        });
-        ChunkWriter {
+                file
+            })?;
+        Ok(ChunkWriter {
             chunk: AlignedChunk::new(),
             written: 0,
             spare: Vec::new(),
@@ -195,12 +212,15 @@ impl ChunkWriter {
             in_flight: 0,
             thread: Some(thread),
             failed: None,
-        }
+        })
     }
 
     fn check_failed(&self) -> io::Result<()> {
-        match self.failed {
-            Some(kind) => Err(io::Error::new(kind, "an earlier write to the index failed")),
+        match &self.failed {
+            Some((kind, what)) => Err(io::Error::new(
+                *kind,
+                format!("an earlier write failed: {what}"),
+            )),
             None => Ok(()),
         }
     }
@@ -219,7 +239,7 @@ impl ChunkWriter {
                 Ok(())
             }
             Err(e) => {
-                self.failed = Some(e.kind());
+                self.failed = Some((e.kind(), e.to_string()));
                 Err(e)
             }
         }
@@ -295,8 +315,9 @@ impl Write for ChunkWriter {
 }
 
 /// A path that opens `file` again, for a second handle with other flags:
-/// `/proc/self/fd/N` on Linux (works for unnamed temporary files too).
-fn unnamed_path(file: &File) -> PathBuf {
+/// `/proc/self/fd/N` on Linux (which works for unnamed temporary files too,
+/// and names this very file, whatever has become of its name).
+fn handle_path(file: &File) -> PathBuf {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -309,11 +330,16 @@ fn unnamed_path(file: &File) -> PathBuf {
     }
 }
 
-/// Reads a file (written by [`ChunkWriter::for_unnamed`]) from the start,
-/// in page-aligned chunks read with `O_DIRECT` where allowed.
+/// Reads a file (written by a [`ChunkWriter`]) from the start, in
+/// page-aligned chunks read with `O_DIRECT` where allowed.
+///
+/// It holds one file descriptor: the direct handle when there is one (the
+/// original is closed; an unnamed file lives as long as any handle does),
+/// else the original. A merge holds a reader per sort run, so two each
+/// would halve the runs that fit under the open-files limit.
 pub struct RunFileReader {
     file: File,
-    direct: Option<File>,
+    direct: bool,
     chunk: AlignedChunk,
     /// Bytes of `chunk` already handed out.
     taken: usize,
@@ -326,9 +352,13 @@ impl RunFileReader {
     /// (rounded to whole pages, at least one).
     pub fn new(file: File, chunk_bytes: usize) -> Self {
         let chunk_bytes = (chunk_bytes / PAGE as usize).max(1) * PAGE as usize;
+        let (file, direct) = match open_direct(&handle_path(&file), false) {
+            Some(d) => (d, true),
+            None => (file, false),
+        };
         RunFileReader {
-            direct: open_direct(&unnamed_path(&file), false),
             file,
+            direct,
             chunk: AlignedChunk::with_capacity(chunk_bytes),
             taken: 0,
             offset: 0,
@@ -341,36 +371,29 @@ impl RunFileReader {
         use std::os::unix::fs::FileExt;
         let capacity = self.chunk.raw.len() - PAGE as usize;
         let start = self.chunk.start;
-        let aligned = (self.chunk.raw[start..].as_ptr() as usize).is_multiple_of(PAGE as usize);
         let buf = &mut self.chunk.raw[start..start + capacity];
-        let mut n = None;
-        if aligned && let Some(d) = &self.direct {
-            match d.read_at(buf, self.offset) {
-                Ok(got) => n = Some(got),
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => self.direct = None,
-                Err(e) => return Err(e),
+        let n = match self.file.read_at(buf, self.offset) {
+            Err(e) if self.direct && e.kind() == io::ErrorKind::InvalidInput => {
+                // Direct reads refused after all: the same file, without O_DIRECT.
+                self.file = File::open(handle_path(&self.file))?;
+                self.direct = false;
+                self.file.read_at(buf, self.offset)?
             }
-        }
-        let n = match n {
-            Some(n) => n,
-            None => self.file.read_at(buf, self.offset)?,
+            other => other?,
         };
         self.chunk.len = n;
         self.taken = 0;
         self.offset += n as u64;
         Ok(n)
     }
-}
 
-impl RunFileReader {
-    /// The bytes read from the file and not yet handed out (refilling
-    /// first when there are none; empty at the end of the file).
-    pub fn buffered(&mut self) -> &[u8] {
+    /// The bytes read from the file and not yet handed out, refilling first
+    /// when there are none; empty at the end of the file.
+    pub fn buffered(&mut self) -> io::Result<&[u8]> {
         if self.taken == self.chunk.len {
-            // An error here is met again, and reported, by the next `read`.
-            let _ = self.refill();
+            self.refill()?;
         }
-        &self.chunk.data()[self.taken..]
+        Ok(&self.chunk.data()[self.taken..])
     }
 
     /// Marks `n` bytes of [`RunFileReader::buffered`] as handed out.
@@ -381,10 +404,7 @@ impl RunFileReader {
 
 impl Read for RunFileReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.taken == self.chunk.len && self.refill()? == 0 {
-            return Ok(0);
-        }
-        let available = &self.chunk.data()[self.taken..];
+        let available = self.buffered()?;
         let n = available.len().min(out.len());
         out[..n].copy_from_slice(&available[..n]);
         self.taken += n;
@@ -403,14 +423,15 @@ mod tests {
             .collect()
     }
 
-    /// Several whole chunks (direct writes where the file system allows),
-    /// an unaligned flush in the middle, odd-sized writes and a partial
-    /// last chunk (an ordinary write) all land where they belong.
-    fn chunks_round_trip_in(dir: &Path) {
+    /// Several whole chunks (direct writes when `direct` is set and the
+    /// file system allows), an unaligned flush in the middle, odd-sized
+    /// writes and a partial last chunk (an ordinary write) all land where
+    /// they belong.
+    fn chunks_round_trip_in(dir: &Path, direct: bool) {
         let data = pattern(3 * WRITE_CHUNK + 12_345);
         let path = dir.join("chunks.bin");
         let file = File::create(&path).unwrap();
-        let mut w = ChunkWriter::new(file, &path);
+        let mut w = ChunkWriter::with_direct_io(file, direct, true).unwrap();
         let (first, rest) = data.split_at(WRITE_CHUNK + 777);
         for piece in first.chunks(100_003) {
             w.write_all(piece).unwrap();
@@ -430,10 +451,17 @@ mod tests {
     #[test]
     fn chunks_round_trip_on_the_temp_dir() {
         let dir = tempfile::tempdir().unwrap();
-        chunks_round_trip_in(dir.path());
+        chunks_round_trip_in(dir.path(), true);
     }
 
-    /// tmpfs (no `O_DIRECT` before Linux 6.6) takes the ordinary-write path.
+    /// The ordinary-write path, which file systems that refuse `O_DIRECT` get.
+    #[test]
+    fn chunks_round_trip_without_direct_io() {
+        let dir = tempfile::tempdir().unwrap();
+        chunks_round_trip_in(dir.path(), false);
+    }
+
+    /// tmpfs: no `O_DIRECT` before Linux 6.6, a buffered imitation since.
     #[test]
     fn chunks_round_trip_on_tmpfs() {
         let shm = Path::new("/dev/shm");
@@ -441,7 +469,7 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir_in(shm).unwrap();
-        chunks_round_trip_in(dir.path());
+        chunks_round_trip_in(dir.path(), true);
     }
 
     /// A write error is reported, and every later call reports it too.
@@ -452,10 +480,8 @@ mod tests {
         File::create(&path).unwrap();
         // A read-only handle: every write to it fails.
         let file = File::open(&path).unwrap();
-        let mut w = ChunkWriter::new(file, &path);
+        let mut w = ChunkWriter::with_direct_io(file, false, true).unwrap();
         let data = pattern(WRITE_CHUNK);
-        // Direct writes go through their own (writable) handle; force the
-        // ordinary path with an unaligned size.
         w.write_all(&data[..1000]).unwrap();
         assert!(w.flush().is_err());
         // Taking bytes only buffers them; handing them on reports the error.
@@ -470,7 +496,7 @@ mod tests {
 mod reader_tests {
     use super::*;
 
-    /// A run written by `ChunkWriter::for_unnamed` reads back byte for
+    /// An unnamed file written by a `ChunkWriter` reads back byte for
     /// byte through `RunFileReader`, whatever the read sizes.
     #[test]
     fn unnamed_files_read_back_whole() {
@@ -479,7 +505,7 @@ mod reader_tests {
             .map(|i| (i.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8)
             .collect();
         let file = tempfile::tempfile_in(dir.path()).unwrap();
-        let mut w = ChunkWriter::for_unnamed(file);
+        let mut w = ChunkWriter::new(file, false).unwrap();
         w.write_all(&data).unwrap();
         let file = w.into_inner().unwrap();
         for chunk_bytes in [1, 3 * PAGE as usize + 5, 1 << 20] {

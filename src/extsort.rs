@@ -6,8 +6,11 @@ index, compressed streams, plaintext lists.
 Records are gathered in a buffer bounded by the memory budget; a full buffer
 is sorted on all cores, its duplicates merged (counts summed), and written as
 a *run* to an unnamed temporary file (`O_TMPFILE`-style, so the kernel deletes
-it whatever happens to the process, `kill -9` included). The runs are then
-merged with a heap, summing duplicates across runs, into the index writer.
+it whatever happens to the process, `kill -9` included), around the page
+cache where the file system allows (see [`crate::directio`]). The last,
+partial buffer is not written: it stays in memory as the last run. The runs
+are then merged with a heap, summing duplicates across runs, into the index
+writer. A spilled run that comes back short is an error.
 
 A run record is the hash's bytes followed by the count as a little-endian u64.
 */
@@ -15,7 +18,7 @@ A run record is the hash's bytes followed by the count as a little-endian u64.
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -120,7 +123,7 @@ impl RunBuilder {
         // Written around the page cache where possible (see `ChunkWriter`):
         // filling fresh page-cache pages was the longest serial step of an
         // unsorted build.
-        let mut out = ChunkWriter::for_unnamed(file);
+        let mut out = ChunkWriter::new(file, false).map_err(io_err)?;
         let n = self.kind.byte_len();
         let mut staged = Vec::with_capacity(STAGE_BYTES + 28);
         for (key, count) in &records[..merged] {
@@ -133,8 +136,7 @@ impl RunBuilder {
             }
         }
         out.write_all(&staged).map_err(io_err)?;
-        let mut file = out.into_inner().map_err(io_err)?;
-        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let file = out.into_inner().map_err(io_err)?;
         self.runs.push(Run {
             file,
             records: merged as u64,
@@ -150,8 +152,9 @@ impl RunBuilder {
         self.runs.iter().map(|r| r.records).sum()
     }
 
-    /// Spills what is left and returns a merger over all runs, the count
-    /// bit-length histogram and the upper bound of distinct records.
+    /// Sorts what is left into an in-memory run and returns a merger over
+    /// all runs, the count bit-length histogram and the upper bound of
+    /// distinct records.
     pub fn finish(mut self) -> Result<(RunMerger, [u64; 65], u64)> {
         // The last, partial buffer is not spilled: it is sorted and merged
         // from memory, which it already occupies (this saved writing and
@@ -162,6 +165,11 @@ impl RunBuilder {
         }
         let kept = merge_sorted_duplicates(&mut last)?;
         last.truncate(kept);
+        // Hold no more memory than the records need while the merge runs
+        // beside the index writer's filter.
+        if kept < last.capacity() / 2 {
+            last.shrink_to_fit();
+        }
         for (_, count) in &last {
             self.count_hist[64 - count.leading_zeros() as usize] += 1;
         }
@@ -171,12 +179,16 @@ impl RunBuilder {
         let mut readers = Vec::with_capacity(self.runs.len() + 1);
         // Read-back chunks share a quarter of the memory budget (at most 4
         // MiB each, at least a page).
-        let chunk_bytes =
-            (self.capacity * BYTES_PER_BUFFERED_RECORD / 4 / self.runs.len().max(1)).min(4 << 20);
+        // Read-back chunks share a quarter of the memory budget: at most 4
+        // MiB each, and at least 64 KiB, so that many small runs are still
+        // read in large requests (direct reads get no read-ahead).
+        let chunk_bytes = (self.capacity * BYTES_PER_BUFFERED_RECORD / 4 / self.runs.len().max(1))
+            .clamp(64 << 10, 4 << 20);
         for run in self.runs {
             readers.push(RunReader::Disk {
                 reader: RunFileReader::new(run.file, chunk_bytes),
                 kind,
+                left: run.records,
             });
         }
         if !last.is_empty() {
@@ -224,6 +236,9 @@ enum RunReader {
     Disk {
         reader: RunFileReader,
         kind: HashKind,
+        /// Records still to come: a run that ends early is an error, not
+        /// fewer records (they would pass for merged duplicates).
+        left: u64,
     },
     Memory {
         records: Vec<(Key, u64)>,
@@ -233,18 +248,22 @@ enum RunReader {
 
 impl RunReader {
     fn next(&mut self) -> io::Result<Option<(Key, u64)>> {
-        let (reader, kind) = match self {
-            RunReader::Disk { reader, kind } => (reader, *kind),
+        let (reader, kind, left) = match self {
+            RunReader::Disk { reader, kind, left } => (reader, *kind, left),
             RunReader::Memory { records, next } => {
                 let record = records.get(*next).copied();
                 *next += 1;
                 return Ok(record);
             }
         };
+        if *left == 0 {
+            return Ok(None);
+        }
+        *left -= 1;
         let n = kind.byte_len();
         // Decode in place when the whole record is in the reader's chunk
         // (all but one record per chunk).
-        let available = reader.buffered();
+        let available = reader.buffered()?;
         if available.len() >= n + 8 {
             let key = Key::from_bytes(kind, &available[..n]);
             let count = u64::from_le_bytes(available[n..n + 8].try_into().unwrap());
@@ -254,7 +273,15 @@ impl RunReader {
         let mut buf = [0u8; 28];
         match reader.read_exact(&mut buf[..n + 8]) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "a sort run ended with {} record(s) missing (temporary file truncated or damaged?)",
+                        *left + 1
+                    ),
+                ));
+            }
             Err(e) => return Err(e),
         }
         let key = Key::from_bytes(kind, &buf[..n]);
@@ -387,5 +414,35 @@ mod tests {
             expected_hist[64 - c.leading_zeros() as usize] += 1;
         }
         assert_eq!(hist, expected_hist);
+    }
+
+    /// A spilled run that lost its tail is an error at merge time, not a
+    /// build with fewer records.
+    #[test]
+    fn a_truncated_run_is_an_error() {
+        let kind = HashKind::Ntlm;
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = RunBuilder::new(kind, dir.path(), 2000 * BYTES_PER_BUFFERED_RECORD);
+        let records: Vec<(Key, u64)> = (0..5000u64)
+            .map(|i| {
+                (
+                    Key::from_limbs(0, i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i),
+                    1,
+                )
+            })
+            .collect();
+        builder.extend(&records).unwrap();
+        assert_eq!(builder.runs.len(), 2);
+        let run = &builder.runs[0].file;
+        run.set_len(run.metadata().unwrap().len() - 10).unwrap();
+        let (mut merger, _, _) = builder.finish().unwrap();
+        let error = loop {
+            match merger.next_record() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the merge ended without noticing the lost records"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(error.contains("1 record(s) missing"), "{error}");
     }
 }

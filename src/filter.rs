@@ -6,9 +6,18 @@ each). A key selects one block, and sets or tests one bit in each of the
 block's eight 64-bit words, so a probe costs exactly one cache line and no
 more than eight word tests. Because the stored hashes are already uniformly
 random, no extra hashing is done: the block is chosen by multiply-shift from
-the key's least significant 64 bits ([`Key::filter_block_bits`]) and the eight
-bit positions are consecutive 6-bit fields of its middle 64 bits
-([`Key::filter_probe_bits`]).
+the hash's leading 64 bits ([`Key::filter_block_bits`]) and the eight bit
+positions are consecutive 6-bit fields of its least significant 64 bits
+([`Key::filter_probe_bits`]). Leading bits make the block order follow the
+hash order, so a sorted build fills the filter front to back and merges each
+block's bits once ([`FilterBuilder::insert_many`]).
+
+Partial corpora. The sizing below assumes the stored hashes spread over the
+whole hash space, as a corpus or any set of random hashes does. An index
+built from part of the space (say, range files for a quarter of the
+prefixes) crowds its keys into that part of the filter: no false negatives,
+but more false positives for queries in that part (each costs a bucket
+lookup), and `info`'s predicted rate is too low for them.
 
 Sizing. With `λ` keys per block on average, the number of keys in a block is
 Poisson(λ) and a word with `x` keys has a given bit set with probability

@@ -1,11 +1,12 @@
 /*!
 Line parsers for the text formats pwdex reads: Pwned Passwords dump lines
-(`HASH:COUNT`) and query lines (one hash per line).
+(`HASH:COUNT`), range-file lines (`SUFFIX:COUNT` under a five-digit prefix)
+and query lines (one hash per line).
 
 Parsers work on one line without its `\n`; a trailing `\r` (CRLF files) is
 accepted everywhere. They return a reason string on failure, which callers
 wrap with the file name and line number. Nothing here allocates on the
-success path.
+success path, except a range-file count written with thousands separators.
 */
 
 use crate::hash::{HashKind, Key, parse_hex_key};

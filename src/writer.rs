@@ -90,8 +90,8 @@ struct PagedFile {
 }
 
 impl PagedFile {
-    fn new(file: File, path: &Path) -> io::Result<Self> {
-        let mut out = ChunkWriter::new(file, path);
+    fn new(file: File) -> io::Result<Self> {
+        let mut out = ChunkWriter::new(file, true)?;
         // Placeholder header page, rewritten by `finish`.
         out.write_all(&[0u8; PAGE as usize])?;
         Ok(PagedFile {
@@ -189,7 +189,7 @@ impl IndexWriter {
             .tempfile_in(dir)
             .map_err(|e| Error::io(dir, e))?;
         let file = temp.reopen().map_err(|e| Error::io(temp.path(), e))?;
-        let mut paged = PagedFile::new(file, temp.path()).map_err(|e| Error::io(temp.path(), e))?;
+        let mut paged = PagedFile::new(file).map_err(|e| Error::io(temp.path(), e))?;
         paged.begin_section();
         Ok(IndexWriter {
             target: target.to_path_buf(),

@@ -37,4 +37,8 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    if split == lines.len() {
+        let after = PwdumpLines::default().after(text);
+        assert_eq!(after.section, parser.section, "after() disagrees at the end");
+    }
 });
