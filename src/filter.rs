@@ -17,7 +17,9 @@ whole hash space, as a corpus or any set of random hashes does. An index
 built from part of the space (say, range files for a quarter of the
 prefixes) crowds its keys into that part of the filter: no false negatives,
 but more false positives for queries in that part (each costs a bucket
-lookup), and `info`'s predicted rate is too low for them.
+lookup), and the rate predicted from the sizing is too low for them. The
+build therefore also measures the rate from the filter's bits
+([`FilterBuilder::measured_fpp`]) and `info` shows both.
 
 Sizing. With `λ` keys per block on average, the number of keys in a block is
 Poisson(λ) and a word with `x` keys has a given bit set with probability
@@ -165,6 +167,25 @@ impl FilterBuilder {
         Ok(())
     }
 
+    /// The false-positive rate of this filter for uniformly random keys,
+    /// measured from its bits: the mean over blocks of the product, over
+    /// the eight words, of the share of the word's bits that are set. It
+    /// matches [`expected_fpp`] for a corpus spread over the whole hash
+    /// space, and shows what a partial one costs (see the module doc).
+    pub fn measured_fpp(&self) -> f64 {
+        let total: f64 = self
+            .words
+            .chunks(8)
+            .map(|block| {
+                block
+                    .iter()
+                    .map(|w| w.load(Ordering::Relaxed).count_ones() as f64 / 64.0)
+                    .product::<f64>()
+            })
+            .sum();
+        total / self.blocks as f64
+    }
+
     /// The filter section bytes (little-endian words).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.words.len() * 8);
@@ -270,5 +291,57 @@ mod tests {
         let key = HashKind::Ntlm.hash_plaintext(b"password");
         assert_eq!(may_contain(&bytes, 1, HashKind::Ntlm, &key), Some(false));
         assert_eq!(may_contain(&bytes, u64::MAX, HashKind::Ntlm, &key), None);
+    }
+
+    /// The measured rate agrees with the model and with trials for a
+    /// corpus over the whole hash space, and shows the cost of a corpus
+    /// over a quarter of it (all keys crowd into a quarter of the blocks).
+    #[test]
+    fn measured_rate_matches_trials_for_whole_and_partial_corpora() {
+        let kind = HashKind::Sha1;
+        let whole: Vec<Key> = (0..40_000u32)
+            .map(|i| kind.hash_plaintext(&i.to_le_bytes()))
+            .collect();
+        // The same keys with their two leading bits cleared.
+        let quarter: Vec<Key> = whole
+            .iter()
+            .map(|k| {
+                let (hi, mid, lo) = k.limbs();
+                Key::from_limbs(hi & 0x3FFF_FFFF, mid, lo)
+            })
+            .collect();
+        let blocks = blocks_for(whole.len() as u64, 0.01);
+        let trial_rate = |bytes: &[u8]| {
+            let trials = 100_000u32;
+            let hits = (0..trials)
+                .filter(|i| {
+                    let k = kind.hash_plaintext(format!("absent-{i}").as_bytes());
+                    may_contain(bytes, blocks, kind, &k).unwrap()
+                })
+                .count();
+            hits as f64 / trials as f64
+        };
+        for (keys, partial) in [(&whole, false), (&quarter, true)] {
+            let builder = FilterBuilder::new(blocks, kind);
+            builder.insert_many(keys.iter());
+            let measured = builder.measured_fpp();
+            let trials = trial_rate(&builder.to_bytes());
+            assert!(
+                (measured - trials).abs() < 0.2 * trials + 0.002,
+                "partial {partial}: measured {measured}, trials {trials}"
+            );
+            if partial {
+                assert!(
+                    measured > 5.0 * expected_fpp(keys.len() as u64, blocks),
+                    "{measured}"
+                );
+            } else {
+                let model = expected_fpp(keys.len() as u64, blocks);
+                assert!(
+                    (measured - model).abs() < 0.15 * model,
+                    "{measured} vs {model}"
+                );
+            }
+        }
     }
 }

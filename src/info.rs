@@ -25,6 +25,10 @@ pub struct IndexInfo {
     pub filter_bits_per_record: f64,
     /// Expected false-positive rate of the filter.
     pub fpp: f64,
+    /// The rate measured from the filter's bits at build time, for
+    /// uniformly random queries (differs from `fpp` for a corpus that
+    /// covers only part of the hash space).
+    pub fpp_measured: Option<f64>,
     pub bucket_bits: u32,
     pub count_width: u32,
     pub overflow_entries: u64,
@@ -63,6 +67,7 @@ impl IndexInfo {
             bytes_per_record: per((index.file_len() - filter_bytes) as f64),
             filter_bits_per_record: per(filter_bytes as f64 * 8.0),
             fpp: filter::expected_fpp(records, p.filter_blocks),
+            fpp_measured: None,
             bucket_bits: p.bucket_bits,
             count_width: p.count_width,
             overflow_entries: p.overflow_entries,
@@ -77,6 +82,13 @@ impl IndexInfo {
                 })
                 .collect(),
             build: index.build_record()?,
+        })
+        .map(|mut info| {
+            info.fpp_measured = info
+                .build
+                .get("filter_fpp_measured")
+                .and_then(|v| v.as_f64());
+            info
         })
     }
 
@@ -100,11 +112,15 @@ impl IndexInfo {
             self.bytes_per_record
         );
         s += &format!(
-            "filter:           {} bytes, {:.2} bits per record, expected false-positive rate {:.4}%\n",
+            "filter:           {} bytes, {:.2} bits per record, expected false-positive rate {:.4}%",
             self.filter_bytes,
             self.filter_bits_per_record,
             self.fpp * 100.0
         );
+        if let Some(measured) = self.fpp_measured {
+            s += &format!(" (measured from its bits: {:.4}%)", measured * 100.0);
+        }
+        s += "\n";
         s += &format!(
             "layout:           {} bucket bits, {}-bit count codes, {} overflow counts\n",
             self.bucket_bits, self.count_width, self.overflow_entries

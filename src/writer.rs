@@ -357,8 +357,18 @@ impl IndexWriter {
         filter.write_to(&mut file).map_err(io_err)?;
         file.end_section(SectionId::Filter).map_err(io_err)?;
 
+        // The filter's false-positive rate as built, beside the sizing's
+        // prediction: they differ when the hashes cover only part of the
+        // hash space.
+        let mut build_record = build_record.clone();
+        if let Some(fields) = build_record.as_object_mut() {
+            fields.insert(
+                "filter_fpp_measured".into(),
+                serde_json::json!(filter.measured_fpp()),
+            );
+        }
         file.begin_section();
-        let record_text = serde_json::to_vec_pretty(build_record).expect("JSON values serialize");
+        let record_text = serde_json::to_vec_pretty(&build_record).expect("JSON values serialize");
         file.write_all(&record_text).map_err(io_err)?;
         file.end_section(SectionId::BuildRecord).map_err(io_err)?;
 
