@@ -30,6 +30,11 @@ use crate::hash::{HashKind, Key};
 /// Bytes of run records encoded before each write.
 const STAGE_BYTES: usize = 1 << 20;
 
+/// Most runs kept at once. A merge holds a file descriptor per run, and the
+/// usual open-files limit is 1024: past this many runs (a tiny `--memory`
+/// for the corpus), the runs so far are first merged into one.
+const MAX_RUNS: usize = 256;
+
 /// Bytes of memory per buffered record (key + count).
 pub const BYTES_PER_BUFFERED_RECORD: usize = std::mem::size_of::<(Key, u64)>();
 
@@ -118,33 +123,45 @@ impl RunBuilder {
             records.par_sort_unstable_by_key(|r| r.0);
         }
         let merged = merge_sorted_duplicates(&mut records)?;
-        let io_err = |e| Error::io(&self.tmp_dir, e);
-        let file = tempfile::tempfile_in(&self.tmp_dir).map_err(io_err)?;
-        // Written around the page cache where possible (see `ChunkWriter`):
-        // filling fresh page-cache pages was the longest serial step of an
-        // unsorted build.
-        let mut out = ChunkWriter::new(file, false).map_err(io_err)?;
-        let n = self.kind.byte_len();
-        let mut staged = Vec::with_capacity(STAGE_BYTES + 28);
-        for (key, count) in &records[..merged] {
+        let mut run = RunWriter::new(self.kind, &self.tmp_dir)?;
+        for &(key, count) in &records[..merged] {
             self.count_hist[64 - count.leading_zeros() as usize] += 1;
-            staged.extend_from_slice(&key.to_bytes(self.kind)[..n]);
-            staged.extend_from_slice(&count.to_le_bytes());
-            if staged.len() >= STAGE_BYTES {
-                out.write_all(&staged).map_err(io_err)?;
-                staged.clear();
-            }
+            run.push(key, count)?;
         }
-        out.write_all(&staged).map_err(io_err)?;
-        let file = out.into_inner().map_err(io_err)?;
-        self.runs.push(Run {
-            file,
-            records: merged as u64,
-        });
+        self.runs.push(run.finish()?);
         // Keep the allocation for the next run.
         records.clear();
         self.buffer = records;
+        if self.runs.len() >= MAX_RUNS {
+            self.merge_runs_so_far()?;
+        }
         Ok(())
+    }
+
+    /// Merges every run so far into one (summing duplicates), so that the
+    /// runs never need more than [`MAX_RUNS`] open files.
+    fn merge_runs_so_far(&mut self) -> Result<()> {
+        let runs = std::mem::take(&mut self.runs);
+        let chunk_bytes = self.read_chunk_bytes(runs.len());
+        let readers = runs
+            .into_iter()
+            .map(|r| RunReader::from_disk(r, self.kind, chunk_bytes))
+            .collect();
+        let mut merger = RunMerger::new(readers, self.tmp_dir.clone())?;
+        let mut run = RunWriter::new(self.kind, &self.tmp_dir)?;
+        while let Some((key, count)) = merger.next_record()? {
+            run.push(key, count)?;
+        }
+        self.runs.push(run.finish()?);
+        Ok(())
+    }
+
+    /// Bytes per read of each of `runs` runs being merged: together a
+    /// quarter of the memory budget, at most 4 MiB each, and at least 64
+    /// KiB, so that many small runs are still read in large requests
+    /// (direct reads get no read-ahead).
+    fn read_chunk_bytes(&self, runs: usize) -> usize {
+        (self.capacity * BYTES_PER_BUFFERED_RECORD / 4 / runs.max(1)).clamp(64 << 10, 4 << 20)
     }
 
     /// Upper bound of the distinct records (exact when runs do not overlap).
@@ -177,19 +194,9 @@ impl RunBuilder {
         let hist = self.count_hist;
         let kind = self.kind;
         let mut readers = Vec::with_capacity(self.runs.len() + 1);
-        // Read-back chunks share a quarter of the memory budget (at most 4
-        // MiB each, at least a page).
-        // Read-back chunks share a quarter of the memory budget: at most 4
-        // MiB each, and at least 64 KiB, so that many small runs are still
-        // read in large requests (direct reads get no read-ahead).
-        let chunk_bytes = (self.capacity * BYTES_PER_BUFFERED_RECORD / 4 / self.runs.len().max(1))
-            .clamp(64 << 10, 4 << 20);
+        let chunk_bytes = self.read_chunk_bytes(self.runs.len());
         for run in self.runs {
-            readers.push(RunReader::Disk {
-                reader: RunFileReader::new(run.file, chunk_bytes),
-                kind,
-                left: run.records,
-            });
+            readers.push(RunReader::from_disk(run, kind, chunk_bytes));
         }
         if !last.is_empty() {
             readers.push(RunReader::Memory {
@@ -197,14 +204,7 @@ impl RunBuilder {
                 next: 0,
             });
         }
-        let mut merger = RunMerger {
-            readers,
-            heap: BinaryHeap::new(),
-            tmp_dir: self.tmp_dir,
-        };
-        for i in 0..merger.readers.len() {
-            merger.refill(i)?;
-        }
+        let merger = RunMerger::new(readers, self.tmp_dir)?;
         Ok((merger, hist, upper_bound))
     }
 }
@@ -247,6 +247,14 @@ enum RunReader {
 }
 
 impl RunReader {
+    fn from_disk(run: Run, kind: HashKind, chunk_bytes: usize) -> Self {
+        RunReader::Disk {
+            reader: RunFileReader::new(run.file, chunk_bytes),
+            kind,
+            left: run.records,
+        }
+    }
+
     fn next(&mut self) -> io::Result<Option<(Key, u64)>> {
         let (reader, kind, left) = match self {
             RunReader::Disk { reader, kind, left } => (reader, *kind, left),
@@ -290,6 +298,57 @@ impl RunReader {
     }
 }
 
+/// Writes one sorted run: each record as the hash's bytes and the count as
+/// a little-endian u64, to an unnamed temporary file, around the page cache
+/// where possible (see [`ChunkWriter`]; filling fresh page-cache pages was
+/// the longest serial step of an unsorted build).
+struct RunWriter {
+    kind: HashKind,
+    tmp_dir: PathBuf,
+    out: ChunkWriter,
+    staged: Vec<u8>,
+    records: u64,
+}
+
+impl RunWriter {
+    fn new(kind: HashKind, tmp_dir: &Path) -> Result<Self> {
+        let io_err = |e| Error::io(tmp_dir, e);
+        let file = tempfile::tempfile_in(tmp_dir).map_err(io_err)?;
+        Ok(RunWriter {
+            kind,
+            tmp_dir: tmp_dir.to_path_buf(),
+            out: ChunkWriter::new(file, false).map_err(io_err)?,
+            staged: Vec::with_capacity(STAGE_BYTES + 28),
+            records: 0,
+        })
+    }
+
+    #[inline]
+    fn push(&mut self, key: Key, count: u64) -> Result<()> {
+        let n = self.kind.byte_len();
+        self.staged.extend_from_slice(&key.to_bytes(self.kind)[..n]);
+        self.staged.extend_from_slice(&count.to_le_bytes());
+        self.records += 1;
+        if self.staged.len() >= STAGE_BYTES {
+            self.out
+                .write_all(&self.staged)
+                .map_err(|e| Error::io(&self.tmp_dir, e))?;
+            self.staged.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Run> {
+        let io_err = |e| Error::io(&self.tmp_dir, e);
+        self.out.write_all(&self.staged).map_err(io_err)?;
+        let file = self.out.into_inner().map_err(io_err)?;
+        Ok(Run {
+            file,
+            records: self.records,
+        })
+    }
+}
+
 /// K-way merge of sorted runs, summing duplicate keys.
 pub struct RunMerger {
     readers: Vec<RunReader>,
@@ -298,6 +357,18 @@ pub struct RunMerger {
 }
 
 impl RunMerger {
+    fn new(readers: Vec<RunReader>, tmp_dir: PathBuf) -> Result<Self> {
+        let mut merger = RunMerger {
+            heap: BinaryHeap::with_capacity(readers.len()),
+            readers,
+            tmp_dir,
+        };
+        for i in 0..merger.readers.len() {
+            merger.refill(i)?;
+        }
+        Ok(merger)
+    }
+
     fn refill(&mut self, i: usize) -> Result<()> {
         if let Some((key, count)) = self.readers[i]
             .next()
@@ -444,5 +515,44 @@ mod tests {
             }
         };
         assert!(error.contains("1 record(s) missing"), "{error}");
+    }
+
+    /// Past `MAX_RUNS` runs the runs so far are merged into one, so the
+    /// files held open stay bounded; the records still come back exact.
+    #[test]
+    fn many_runs_are_merged_early_and_stay_exact() {
+        let kind = HashKind::Sha1;
+        let dir = tempfile::tempdir().unwrap();
+        // 1024 records per run (the smallest buffer), 300 runs' worth.
+        let mut builder = RunBuilder::new(kind, dir.path(), 0);
+        let mut reference = std::collections::BTreeMap::new();
+        let mut x = 3u64;
+        let mut batch = Vec::new();
+        for i in 0..(300 * 1024u64) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // 40,000 distinct hashes: most records repeat one, across runs.
+            let key = Key::from_limbs(0, (x >> 20) % 40_000, 7);
+            batch.push((key, i % 5 + 1));
+            *reference.entry(key).or_insert(0u64) += i % 5 + 1;
+            if batch.len() == 4096 {
+                builder.extend(&batch).unwrap();
+                batch.clear();
+            }
+        }
+        builder.extend(&batch).unwrap();
+        assert!(
+            builder.runs.len() < MAX_RUNS,
+            "{} runs held",
+            builder.runs.len()
+        );
+        let (mut merger, _, _) = builder.finish().unwrap();
+        let mut merged = Vec::new();
+        while let Some(r) = merger.next_record().unwrap() {
+            merged.push(r);
+        }
+        let expected: Vec<(Key, u64)> = reference.into_iter().collect();
+        assert_eq!(merged, expected);
     }
 }
