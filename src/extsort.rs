@@ -421,28 +421,20 @@ impl RunMerger {
 mod tests {
     use super::*;
 
-    #[test]
-    fn runs_merge_into_sorted_distinct_records_with_summed_counts() {
-        let kind = HashKind::Ntlm;
+    /// Feeds `records` to a run builder with `memory` bytes, in batches of
+    /// 777, checks the merge against a map that sums counts, and returns
+    /// how many runs were held before `finish`.
+    fn merge_matches_reference(kind: HashKind, memory: usize, records: &[(Key, u64)]) -> usize {
         let dir = tempfile::tempdir().unwrap();
-        // Tiny memory budget: many runs.
-        let mut builder = RunBuilder::new(kind, dir.path(), 0);
+        let mut builder = RunBuilder::new(kind, dir.path(), memory);
         let mut reference = std::collections::BTreeMap::new();
-        let mut x = 7u64;
-        let mut batch = Vec::new();
-        for i in 0..20_000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let key = Key::from_limbs(0, x >> 50, i % 3000); // many duplicates
-            batch.push((key, i + 1));
-            *reference.entry(key).or_insert(0u64) += i + 1;
-            if batch.len() == 777 {
-                builder.extend(&batch).unwrap();
-                batch.clear();
-            }
+        for &(key, count) in records {
+            *reference.entry(key).or_insert(0u64) += count;
         }
-        builder.extend(&batch).unwrap();
+        for batch in records.chunks(777) {
+            builder.extend(batch).unwrap();
+        }
+        let runs = builder.runs.len();
         let (mut merger, _, _) = builder.finish().unwrap();
         let mut merged = Vec::new();
         while let Some(r) = merger.next_record().unwrap() {
@@ -450,6 +442,24 @@ mod tests {
         }
         let expected: Vec<(Key, u64)> = reference.into_iter().collect();
         assert_eq!(merged, expected);
+        runs
+    }
+
+    #[test]
+    fn runs_merge_into_sorted_distinct_records_with_summed_counts() {
+        let mut x = 7u64;
+        let records: Vec<(Key, u64)> = (0..20_000u64)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Many duplicates.
+                (Key::from_limbs(0, x >> 50, i % 3000), i + 1)
+            })
+            .collect();
+        // Tiny memory budget: many runs.
+        let runs = merge_matches_reference(HashKind::Ntlm, 0, &records);
+        assert!(runs > 10, "{runs} runs");
     }
 
     /// Two large runs and a partial one: every record comes back, in
@@ -521,38 +531,18 @@ mod tests {
     /// files held open stay bounded; the records still come back exact.
     #[test]
     fn many_runs_are_merged_early_and_stay_exact() {
-        let kind = HashKind::Sha1;
-        let dir = tempfile::tempdir().unwrap();
-        // 1024 records per run (the smallest buffer), 300 runs' worth.
-        let mut builder = RunBuilder::new(kind, dir.path(), 0);
-        let mut reference = std::collections::BTreeMap::new();
+        // 1024 records per run (the smallest buffer), 300 runs' worth, over
+        // 40,000 distinct hashes: most records repeat one, across runs.
         let mut x = 3u64;
-        let mut batch = Vec::new();
-        for i in 0..(300 * 1024u64) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // 40,000 distinct hashes: most records repeat one, across runs.
-            let key = Key::from_limbs(0, (x >> 20) % 40_000, 7);
-            batch.push((key, i % 5 + 1));
-            *reference.entry(key).or_insert(0u64) += i % 5 + 1;
-            if batch.len() == 4096 {
-                builder.extend(&batch).unwrap();
-                batch.clear();
-            }
-        }
-        builder.extend(&batch).unwrap();
-        assert!(
-            builder.runs.len() < MAX_RUNS,
-            "{} runs held",
-            builder.runs.len()
-        );
-        let (mut merger, _, _) = builder.finish().unwrap();
-        let mut merged = Vec::new();
-        while let Some(r) = merger.next_record().unwrap() {
-            merged.push(r);
-        }
-        let expected: Vec<(Key, u64)> = reference.into_iter().collect();
-        assert_eq!(merged, expected);
+        let records: Vec<(Key, u64)> = (0..(300 * 1024u64))
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (Key::from_limbs(0, (x >> 20) % 40_000, 7), i % 5 + 1)
+            })
+            .collect();
+        let runs = merge_matches_reference(HashKind::Sha1, 0, &records);
+        assert!(runs < MAX_RUNS, "{runs} runs held");
     }
 }
