@@ -311,3 +311,37 @@ fn build_record_holds_the_xxh3_of_the_input_bytes() {
         );
     }
 }
+
+/// A merge holds one open file per sort run (the direct-I/O handle, not
+/// that and the original as well): 21 runs build under an open-files limit
+/// that two handles per run would exceed.
+#[test]
+fn many_sort_runs_fit_a_small_open_files_limit() {
+    let kind = HashKind::Ntlm;
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = random_corpus(kind, 700_000, 41);
+    // Reversed lines: not sorted, so the external sort runs (1M budget:
+    // 32,768 records per run).
+    let text = dump_text(kind, &corpus, false, false);
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.reverse();
+    let input = dir.path().join("reversed.txt");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let index = dir.path().join("r.pwdex");
+    let script = format!(
+        "ulimit -n 40 && exec '{}' build '{}' -o '{}' -q --memory 1M",
+        env!("CARGO_BIN_EXE_pwdex"),
+        input.display(),
+        index.display()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let qs = queries(kind, &corpus, 2000, 42);
+    assert_eq!(
+        check_all(&index, &query_text(kind, &qs)),
+        expected_all(kind, &corpus, &qs)
+    );
+}
