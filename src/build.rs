@@ -14,17 +14,19 @@ Two paths:
 - **Sort path** — everything else: several inputs, unsorted input (the fast
   path falls back to it at the first out-of-order line, unless
   `require_sorted`), compressed or piped streams, plaintext lists. Records go
-  through the external sort of [`crate::extsort`] within the memory budget
-  (the next block is read while the current one is parsed), then are merged
-  (counts summed) into the writer with an exact layout plan: one thread
-  merges the runs and fills the filter a batch at a time, the calling
-  thread packs.
+  through the partitioned external sort of [`crate::extsort`] within the
+  memory budget (the next block is read while the current one is parsed,
+  and a thread of its own partitions the parsed records), then come back in
+  order, duplicates merged (counts summed), into the writer: one thread
+  takes them and fills the filter a batch at a time, the calling thread
+  packs.
 
 A malformed line stops the build with an error naming the file and the line,
 unless `skip_malformed`, which skips it, counts it, keeps the first few for
 the report and says so in the index's build record. Whatever fails, the
 target path keeps its previous content and temporary files are removed
-(sort runs are unnamed files the kernel deletes even after `kill -9`).
+(the sort's spill file is unnamed: the kernel deletes it even after
+`kill -9`).
 */
 
 use std::borrow::Cow;
@@ -37,7 +39,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::extsort::RunBuilder;
+use crate::extsort::Sorter;
 use crate::format::Params;
 use crate::hash::{HashKind, Key};
 use crate::parse::{DumpRecord, parse_dump_line, parse_range_line, sniff_dump_kind, strip_cr};
@@ -69,7 +71,7 @@ pub struct BuildOptions {
     pub skip_malformed: bool,
     /// Memory budget of the external sort, in bytes.
     pub memory_bytes: usize,
-    /// Where sort runs go (default: beside the output).
+    /// Where the sort spills (default: beside the output).
     pub tmp_dir: Option<PathBuf>,
     /// Inputs are plaintext passwords, one per line, to hash and count.
     pub from_plaintext: bool,
@@ -79,11 +81,12 @@ pub struct BuildOptions {
 
 /// Default memory budget of the external sort.
 ///
-/// 1 GiB rather than 2: a shuffled 100M-record build took 0.90x the time and
-/// 0.92x the CPU with 1 GiB (three runs, two spilled with direct I/O, the
-/// last merged from memory) than with 2 GiB, and 1.40 GB peak RSS instead of
-/// 2.30 GB (`farm-bench -n 4`): fewer fresh pages to fault in, and sorts
-/// that fit the caches better, for run I/O that costs little CPU.
+/// 1 GiB rather than 2, measured with the sort of sorted runs and a k-way
+/// merge this crate had then: a shuffled 100M-record build took 0.90x the
+/// time and 0.92x the CPU with 1 GiB than with 2 GiB, and 1.40 GB peak RSS
+/// instead of 2.30 GB (`farm-bench -n 4`). The partitioned sort holds at
+/// most 256 MiB of records while reading (see [`crate::extsort`]); the
+/// budget bounds the partitions it sorts in memory.
 pub const DEFAULT_MEMORY_BYTES: usize = 1 << 30;
 
 impl Default for BuildOptions {
@@ -1031,7 +1034,7 @@ struct SortState {
     memory_bytes: usize,
     /// Bytes of all inputs, when known (compressed sizes count as they are).
     input_bytes: Option<u64>,
-    runs: Option<RunBuilder>,
+    sort: Option<SortFeed>,
     skips: SkipLog,
     duplicates: u64,
     progress: Option<indicatif::ProgressBar>,
@@ -1045,13 +1048,13 @@ impl SortState {
             None => detect_kind(path, sample, range_file)?,
         };
         self.kind = Some(kind);
-        if self.runs.is_none() {
-            let mut runs = RunBuilder::new(kind, &self.tmp_dir, self.memory_bytes);
+        if self.sort.is_none() {
+            let mut sorter = Sorter::new(kind, &self.tmp_dir, self.memory_bytes);
             // A dump line is at least the hash, a colon, a digit and a line end.
             if let Some(bytes) = self.input_bytes {
-                runs.expect_records(bytes / (kind.hex_len() as u64 + 3));
+                sorter.expect_records(bytes / (kind.hex_len() as u64 + 3));
             }
-            self.runs = Some(runs);
+            self.sort = Some(SortFeed::new(sorter, &self.tmp_dir)?);
         }
         Ok(kind)
     }
@@ -1066,18 +1069,18 @@ impl SortState {
         mut line_base: u64,
     ) -> Result<()> {
         let kind = self.kind.unwrap_or(HashKind::Sha1);
-        let runs = self
-            .runs
+        let sort = self
+            .sort
             .as_mut()
             .expect("run builder exists once the kind is known");
-        for chunk in &parsed {
+        for mut chunk in parsed {
             for (line, reason) in &chunk.skipped {
                 self.skips.note(path, line_base + line, reason);
             }
             if let Some((line, error)) = &chunk.error {
                 return Err(chunk_error(kind, path, line_base + line, error));
             }
-            runs.extend(&chunk.records)?;
+            sort.extend(std::mem::take(&mut chunk.records))?;
             line_base += chunk.lines;
             stats.lines += chunk.lines;
             stats.padding += chunk.padding;
@@ -1092,6 +1095,67 @@ impl SortState {
     }
 }
 
+/// The external sort, fed on a thread of its own: partitioning the records
+/// and spilling them then overlaps the parsing of the next block, where
+/// they had run between blocks with both parse workers idle (100M shuffled
+/// records: 10.0 and 11.3 s instead of 12.0 s, single runs).
+struct SortFeed {
+    to: Option<std::sync::mpsc::SyncSender<Vec<(Key, u64)>>>,
+    thread: Option<std::thread::JoinHandle<Result<Sorter>>>,
+}
+
+impl SortFeed {
+    fn new(mut sorter: Sorter, tmp_dir: &Path) -> Result<Self> {
+        let (to, records) = std::sync::mpsc::sync_channel::<Vec<(Key, u64)>>(4);
+        let thread = std::thread::Builder::new()
+            .name("pwdex-partition".into())
+            .spawn(move || {
+                for batch in records {
+                    sorter.extend(&batch)?;
+                }
+                Ok(sorter)
+            })
+            .map_err(|e| Error::io(tmp_dir, e))?;
+        Ok(SortFeed {
+            to: Some(to),
+            thread: Some(thread),
+        })
+    }
+
+    fn extend(&mut self, records: Vec<(Key, u64)>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let sent = self.to.as_ref().is_some_and(|to| to.send(records).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped: on an error, which `finish` returns.
+        self.to = None;
+        match self.take_sorter() {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::Usage("the sort stopped taking records".into())),
+        }
+    }
+
+    /// Waits for the records sent so far and returns the sorter.
+    fn finish(mut self) -> Result<Sorter> {
+        self.to = None;
+        self.take_sorter()
+    }
+
+    fn take_sorter(&mut self) -> Result<Sorter> {
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| Error::Usage("the sort's partitioning thread panicked".into()))?,
+            None => Err(Error::Usage(
+                "the sort's partitioning thread has stopped".into(),
+            )),
+        }
+    }
+}
+
 /// The sort path: every input through the external sort, then one merge.
 fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
     let total_size: Option<u64> = inputs.iter().map(|i| i.size()).sum();
@@ -1100,7 +1164,7 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
         tmp_dir: opts.tmp_dir.clone().unwrap_or_else(|| out_dir(output)),
         memory_bytes: opts.memory_bytes,
         input_bytes: total_size,
-        runs: None,
+        sort: None,
         skips: SkipLog::default(),
         duplicates: 0,
         progress: progress_bar(opts.progress, total_size, "reading", true),
@@ -1192,11 +1256,11 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
         p.finish_and_clear();
     }
     let kind = state.kind.unwrap_or(HashKind::Sha1);
-    let runs = state
-        .runs
-        .take()
-        .unwrap_or_else(|| RunBuilder::new(kind, &state.tmp_dir, state.memory_bytes));
-    let (mut merger, mut hist, upper_bound) = runs.finish()?;
+    let sorter = match state.sort.take() {
+        Some(feed) => feed.finish()?,
+        None => Sorter::new(kind, &state.tmp_dir, state.memory_bytes),
+    };
+    let (mut sorted, mut hist, upper_bound) = sorter.finish()?;
     if hist.iter().all(|&h| h == 0) {
         hist[1] = 1;
     }
@@ -1204,7 +1268,7 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
     let layout = plan_layout(kind, planned, &hist, opts)?;
     let mut writer = IndexWriter::create(output, layout)?;
     let progress = progress_bar(opts.progress, Some(upper_bound), "merging", false);
-    // One thread merges the runs and fills the filter (a batch at a time,
+    // One thread takes the sorted records and fills the filter (a batch at a time,
     // each block's bits merged once); this one packs. Both in one thread, with a key at
     // a time into the filter, made the merge the longest phase of an
     // unsorted build (filter inserts were 34% of its profile).
@@ -1225,7 +1289,7 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                     Err(_) => Vec::with_capacity(BATCH),
                 };
                 while batch.len() < BATCH {
-                    match merger.next_record()? {
+                    match sorted.next_record()? {
                         Some(record) => batch.push(record),
                         None => break,
                     }
@@ -1247,7 +1311,9 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                 p.set_position(n);
             }
         }
-        merging.join().expect("the run merger does not panic")?;
+        merging
+            .join()
+            .expect("the sorted-record reader does not panic")?;
         Ok(n)
     })?;
     if let Some(p) = &progress {

@@ -1,6 +1,6 @@
 /*!
 File I/O around the page cache, for the big sequential files a build writes
-and reads back: the index itself and the external sort's runs.
+and reads back: the index itself and the external sort's spill file.
 
 [`ChunkWriter`] hands page-aligned 4 MiB chunks to a background thread that
 writes them with `O_DIRECT`; [`RunFileReader`] reads a file back the same
@@ -11,6 +11,7 @@ Why: on the virtual machines this was measured on, filling fresh page-cache
 pages costs far more CPU than the copy itself (each first touch of guest
 memory faults in the host). Writing a 1.9 GB index through the page cache
 took 3-7 s of system time, varying run to run, and reading a sort run back
+(with the k-way merge sort this crate had then)
 through it cost 18% of an unsorted build's CPU; `dd oflag=direct` moves the
 same bytes at 1.9 GB/s with almost no CPU.
 */
@@ -41,7 +42,7 @@ const CHUNKS_IN_FLIGHT: usize = 3;
 /// system that refuses `O_DIRECT` (tmpfs before Linux 6.6, some network and
 /// FUSE file systems) gets ordinary writes; for a file to keep (the index)
 /// the disk is then asked to catch up every [`SYNC_EVERY`] bytes, so that
-/// the final sync is short. Scratch files (sort runs) are never synced.
+/// the final sync is short. Scratch files (the sort's spill) are never synced.
 ///
 /// The index is then not in the page cache after the build; the first
 /// `check` reads what it needs from disk. A `check` against an index read
@@ -330,13 +331,13 @@ fn handle_path(file: &File) -> PathBuf {
     }
 }
 
-/// Reads a file (written by a [`ChunkWriter`]) from the start, in
-/// page-aligned chunks read with `O_DIRECT` where allowed.
+/// Reads a file (written by a [`ChunkWriter`]) in page-aligned chunks read
+/// with `O_DIRECT` where allowed: from the start, or chunk by chunk from
+/// the offsets given to [`RunFileReader::seek`].
 ///
 /// It holds one file descriptor: the direct handle when there is one (the
 /// original is closed; an unnamed file lives as long as any handle does),
-/// else the original. A merge holds a reader per sort run, so two each
-/// would halve the runs that fit under the open-files limit.
+/// else the original.
 pub struct RunFileReader {
     file: File,
     direct: bool,
@@ -394,6 +395,14 @@ impl RunFileReader {
             self.refill()?;
         }
         Ok(&self.chunk.data()[self.taken..])
+    }
+
+    /// Moves to `offset` (a multiple of [`PAGE`] for direct reads): the
+    /// next [`RunFileReader::buffered`] reads a chunk from there.
+    pub fn seek(&mut self, offset: u64) {
+        self.offset = offset;
+        self.chunk.len = 0;
+        self.taken = 0;
     }
 
     /// Marks `n` bytes of [`RunFileReader::buffered`] as handed out.

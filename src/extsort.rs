@@ -3,23 +3,48 @@ External sort for inputs that are not one sorted dump: unsorted files
 (ordered-by-count releases, custom lists), several inputs merged into one
 index, compressed streams, plaintext lists.
 
-Records are gathered in a buffer bounded by the memory budget; a full buffer
-is sorted on all cores, its duplicates merged (counts summed), and written as
-a *run* to an unnamed temporary file (`O_TMPFILE`-style, so the kernel deletes
-it whatever happens to the process, `kill -9` included), around the page
-cache where the file system allows (see [`crate::directio`]). The last,
-partial buffer is not written: it stays in memory as the last run. The runs
-are then merged with a heap, summing duplicates across runs, into the index
-writer. A spilled run that comes back short is an error.
+It is a distribution sort on the hash's leading bits, which for hashes are
+spread evenly:
 
-A run record is the hash's bytes followed by the count as a little-endian u64.
+1. **Partition.** Each record goes to one of up to 256 (more for huge
+   inputs) *partitions* by its leading bits, into in-memory *chunks* of
+   [`CHUNK_RECORDS`] records. When the records held reach the memory budget,
+   every full chunk is *spilled*: appended to one unnamed temporary file
+   (`O_TMPFILE`-style, so the kernel deletes it whatever happens to the
+   process, `kill -9` included), around the page cache where the file system
+   allows (see [`crate::directio`]). Partly filled chunks stay in memory, and
+   so do the records of an input that fits the budget: nothing is written.
+2. **Sort.** Partitions are then taken in order, each read back whole (its
+   spilled chunks, then the chunks still in memory), sorted on its own, its
+   duplicates merged (counts summed), and handed on. Partitions are
+   independent, so a background thread sorts the next ones on all cores
+   while the index writer packs the current one, and every sort works on a
+   cache-sized slice instead of the whole budget. A partition too large for
+   a quarter of the budget (a huge input with a small `--memory`, or
+   skewed hashes) is sorted the same way again, one level down, on the bits
+   after the ones that chose it.
+
+Why not sorted runs and a k-way merge (what this module did before): on
+100M shuffled records the heap merge was the longest phase (about 4 s
+beside the packing), the sort of each 1 GB run another 3.3 s, and the first
+touch of the run buffer 2 s. Here every record is written and read at most
+once, the merge is a concatenation, and no large buffer is touched fresh.
+
+A spilled record is the hash's bytes followed by the count as a
+little-endian u64 (28 bytes for SHA-1, 24 for NTLM); a spilled chunk is
+[`CHUNK_RECORDS`] of them, a whole number of pages for both kinds, so every
+chunk can be read back with one aligned direct read. A chunk that comes back
+short is an error.
+
+The count histogram [`Sorter::finish`] returns is of the records as they
+came in, before duplicates are summed: the index writer only uses it to
+choose the width of its count codes (a larger sum is stored exactly in the
+overflow section all the same).
 */
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use rayon::prelude::*;
 
@@ -27,186 +52,497 @@ use crate::directio::{ChunkWriter, RunFileReader};
 use crate::error::{Error, Result};
 use crate::hash::{HashKind, Key};
 
-/// Bytes of run records encoded before each write.
-const STAGE_BYTES: usize = 1 << 20;
+/// Records per chunk, at most. 8192 records are 56 pages of SHA-1 records
+/// and 48 of NTLM ones; smaller budgets use smaller chunks, down to
+/// [`MIN_CHUNK_RECORDS`] (7 and 6 pages).
+const CHUNK_RECORDS: usize = 8192;
+const MIN_CHUNK_RECORDS: usize = 1024;
 
-/// Most runs kept at once. A merge holds a file descriptor per run, and the
-/// usual open-files limit is 1024: past this many runs (a tiny `--memory`
-/// for the corpus), the runs so far are first merged into one.
-const MAX_RUNS: usize = 256;
+/// Partitions, at least (when the budget allows) and at most. 256
+/// partitions of a 100M-record input hold about 390,000 records (12 MB)
+/// each; the most is for inputs far larger than the budget.
+const MIN_PARTITIONS: usize = 256;
+const MAX_PARTITIONS: usize = 4096;
+
+/// Most records held in memory while partitioning, whatever the budget
+/// (8M records, 256 MiB): past it full chunks are spilled. On the virtual
+/// machines this was measured on, the first touch of fresh memory is far
+/// dearer than writing and reading the same bytes back with direct I/O:
+/// with the whole 1 GiB default budget held, page faults were 18% of a
+/// 100M-record unsorted build's profile, and the build took 15.4 s with
+/// `--memory 1G` against 13.3 s with `--memory 256M` (one run each, before
+/// this cap).
+const HOLD_RECORDS: usize = 8 << 20;
 
 /// Bytes of memory per buffered record (key + count).
 pub const BYTES_PER_BUFFERED_RECORD: usize = std::mem::size_of::<(Key, u64)>();
 
-/// Collects records into sorted runs.
-pub struct RunBuilder {
-    kind: HashKind,
-    tmp_dir: PathBuf,
-    capacity: usize,
-    buffer: Vec<(Key, u64)>,
-    /// Records expected in all, if known: sizes the first allocation.
-    expected: Option<u64>,
-    runs: Vec<Run>,
-    /// Histogram of count bit lengths of the merged run records.
-    pub count_hist: [u64; 65],
-}
-
-/// A sorted run on disk.
-struct Run {
-    file: File,
+/// Records of one partition in memory: its full chunks and the one filling.
+#[derive(Default)]
+struct Partition {
+    full: Vec<Vec<(Key, u64)>>,
+    open: Vec<(Key, u64)>,
+    /// File offsets of its spilled chunks, in the order written.
+    spilled: Vec<u64>,
+    /// Records in all (spilled and in memory).
     records: u64,
 }
 
-impl RunBuilder {
-    /// A builder keeping at most `memory_bytes` of records in memory.
+/// The spill file being appended to.
+struct Spill {
+    out: ChunkWriter,
+    /// Bytes handed to `out` so far: the offset of the next chunk.
+    written: u64,
+    staged: Vec<u8>,
+}
+
+/// Collects records into partitions, spilling when the budget is full.
+pub struct Sorter {
+    kind: HashKind,
+    tmp_dir: PathBuf,
+    /// The memory budget, in records: bounds the partitions sorted in memory.
+    capacity: usize,
+    /// Most records held in memory while partitioning (see [`HOLD_RECORDS`]).
+    hold: usize,
+    /// Leading hash bits every record here shares (0 at the top level).
+    skip_bits: u32,
+    /// Records expected in all, if known: chooses the partition count.
+    expected: Option<u64>,
+    /// Partition bits and chunk size, fixed by the first records.
+    bits: u32,
+    chunk_records: usize,
+    partitions: Vec<Partition>,
+    /// Emptied chunks, for reuse: fresh memory costs a page fault per page.
+    free_chunks: Vec<Vec<(Key, u64)>>,
+    in_memory: usize,
+    spill: Option<Spill>,
+    records: u64,
+    /// Histogram of count bit lengths of the records taken.
+    count_hist: [u64; 65],
+}
+
+impl Sorter {
+    /// A sorter keeping at most about `memory_bytes` of records in memory.
     pub fn new(kind: HashKind, tmp_dir: &Path, memory_bytes: usize) -> Self {
-        let capacity = (memory_bytes / BYTES_PER_BUFFERED_RECORD).max(1024);
-        RunBuilder {
+        Sorter::below(kind, tmp_dir, memory_bytes / BYTES_PER_BUFFERED_RECORD, 0)
+    }
+
+    /// A sorter for records that share their leading `skip_bits` bits.
+    fn below(kind: HashKind, tmp_dir: &Path, capacity: usize, skip_bits: u32) -> Self {
+        Sorter {
             kind,
             tmp_dir: tmp_dir.to_path_buf(),
-            capacity,
-            buffer: Vec::new(),
+            capacity: capacity.max(4 * MIN_CHUNK_RECORDS),
+            hold: capacity.clamp(4 * MIN_CHUNK_RECORDS, HOLD_RECORDS),
+            skip_bits,
             expected: None,
-            runs: Vec::new(),
+            bits: 0,
+            chunk_records: 0,
+            partitions: Vec::new(),
+            free_chunks: Vec::new(),
+            in_memory: 0,
+            spill: None,
+            records: 0,
             count_hist: [0; 65],
         }
     }
 
     /// Says how many records to expect in all (an estimate from the input
-    /// size). Without it the buffer grows by doubling, and the last
-    /// doubling holds the old and the new buffer at once: a 2 GB budget
-    /// peaked at 3.36 GB resident for 100M records. With it, an input that
-    /// will fill the budget gets the whole buffer at once.
+    /// size): a huge input gets more, smaller partitions.
     pub fn expect_records(&mut self, records: u64) {
         self.expected = Some(records);
     }
 
-    /// Adds records; spills a run when the buffer is full.
-    pub fn extend(&mut self, records: &[(Key, u64)]) -> Result<()> {
-        let mut rest = records;
-        while !rest.is_empty() {
-            if self.buffer.capacity() == 0 {
-                let first = match self.expected {
-                    // Within 12% of the budget or above: all of it.
-                    Some(e) if e >= (self.capacity - self.capacity / 8) as u64 => self.capacity,
-                    Some(e) => (e + e / 8) as usize,
-                    None => rest.len(),
-                };
-                self.buffer
-                    .reserve_exact(self.capacity.min(first.max(1 << 16)));
-            }
-            let room = self.capacity - self.buffer.len();
-            let take = room.min(rest.len());
-            if self.buffer.len() + take > self.buffer.capacity() {
-                let want = (self.buffer.len() + take)
-                    .max(self.buffer.capacity() * 2)
-                    .min(self.capacity);
-                self.buffer.reserve_exact(want - self.buffer.len());
-            }
-            self.buffer.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.buffer.len() == self.capacity {
-                self.spill()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Sorts the buffer, merges duplicates and writes it as a run.
-    fn spill(&mut self) -> Result<()> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let mut records = std::mem::take(&mut self.buffer);
-        // Most inputs reaching here are unsorted; sorted ones cost a linear check.
-        if !records.windows(2).all(|w| w[0].0 <= w[1].0) {
-            records.par_sort_unstable_by_key(|r| r.0);
-        }
-        let merged = merge_sorted_duplicates(&mut records)?;
-        let mut run = RunWriter::new(self.kind, &self.tmp_dir)?;
-        for &(key, count) in &records[..merged] {
-            self.count_hist[64 - count.leading_zeros() as usize] += 1;
-            run.push(key, count)?;
-        }
-        self.runs.push(run.finish()?);
-        // Keep the allocation for the next run.
-        records.clear();
-        self.buffer = records;
-        if self.runs.len() >= MAX_RUNS {
-            self.merge_runs_so_far()?;
-        }
-        Ok(())
-    }
-
-    /// Merges every run so far into one (summing duplicates), so that the
-    /// runs never need more than [`MAX_RUNS`] open files.
-    fn merge_runs_so_far(&mut self) -> Result<()> {
-        let runs = std::mem::take(&mut self.runs);
-        let chunk_bytes = self.read_chunk_bytes(runs.len());
-        let readers = runs
-            .into_iter()
-            .map(|r| RunReader::from_disk(r, self.kind, chunk_bytes))
+    /// Chooses the chunk size and the partition count, once. Partly filled
+    /// chunks, one per partition, may take up to half the budget.
+    fn plan(&mut self) {
+        let per_chunk = self.hold / (2 * MIN_PARTITIONS);
+        self.chunk_records = if per_chunk >= MIN_CHUNK_RECORDS {
+            1 << per_chunk.ilog2().min(CHUNK_RECORDS.ilog2())
+        } else {
+            MIN_CHUNK_RECORDS
+        };
+        let fits = (self.hold / (2 * self.chunk_records)).max(2);
+        // Enough partitions that each is at most an eighth of the budget.
+        let wanted = self.expected.map_or(MIN_PARTITIONS, |e| {
+            (e.saturating_mul(8) / self.capacity as u64)
+                .clamp(MIN_PARTITIONS as u64, MAX_PARTITIONS as u64) as usize
+        });
+        let partitions = wanted.min(fits).min(MAX_PARTITIONS);
+        // At least one bit, and no bits past the top 64 (see `partition_of`).
+        self.bits = partitions.ilog2().clamp(1, (64 - self.skip_bits).max(1));
+        self.partitions = (0..1usize << self.bits)
+            .map(|_| Partition::default())
             .collect();
-        let mut merger = RunMerger::new(readers, self.tmp_dir.clone())?;
-        let mut run = RunWriter::new(self.kind, &self.tmp_dir)?;
-        while let Some((key, count)) = merger.next_record()? {
-            run.push(key, count)?;
+    }
+
+    #[inline]
+    fn partition_of(&self, key: &Key) -> usize {
+        let top = key.top64(self.kind) << self.skip_bits;
+        (top >> (64 - self.bits)) as usize
+    }
+
+    /// Adds records; spills full chunks when the budget is reached.
+    pub fn extend(&mut self, records: &[(Key, u64)]) -> Result<()> {
+        if self.partitions.is_empty() {
+            self.plan();
         }
-        self.runs.push(run.finish()?);
+        let chunk = self.chunk_records;
+        for &(key, count) in records {
+            self.count_hist[64 - count.leading_zeros() as usize] += 1;
+            let p = self.partition_of(&key);
+            let part = &mut self.partitions[p];
+            if part.open.capacity() == 0 {
+                part.open = self
+                    .free_chunks
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(chunk));
+            }
+            part.open.push((key, count));
+            part.records += 1;
+            if part.open.len() == chunk {
+                let full = std::mem::take(&mut part.open);
+                part.full.push(full);
+            }
+        }
+        self.in_memory += records.len();
+        self.records += records.len() as u64;
+        if self.in_memory >= self.hold {
+            self.spill_full_chunks()?;
+        }
         Ok(())
     }
 
-    /// Bytes per read of each of `runs` runs being merged: together a
-    /// quarter of the memory budget, at most 4 MiB each, and at least 64
-    /// KiB, so that many small runs are still read in large requests
-    /// (direct reads get no read-ahead).
-    fn read_chunk_bytes(&self, runs: usize) -> usize {
-        (self.capacity * BYTES_PER_BUFFERED_RECORD / 4 / runs.max(1)).clamp(64 << 10, 4 << 20)
-    }
-
-    /// Upper bound of the distinct records (exact when runs do not overlap).
-    pub fn records_upper_bound(&self) -> u64 {
-        self.runs.iter().map(|r| r.records).sum()
-    }
-
-    /// Sorts what is left into an in-memory run and returns a merger over
-    /// all runs, the count bit-length histogram and the upper bound of
-    /// distinct records.
-    pub fn finish(mut self) -> Result<(RunMerger, [u64; 65], u64)> {
-        // The last, partial buffer is not spilled: it is sorted and merged
-        // from memory, which it already occupies (this saved writing and
-        // reading back a third of a 100M-record unsorted build's runs).
-        let mut last = std::mem::take(&mut self.buffer);
-        if !last.windows(2).all(|w| w[0].0 <= w[1].0) {
-            last.par_sort_unstable_by_key(|r| r.0);
-        }
-        let kept = merge_sorted_duplicates(&mut last)?;
-        last.truncate(kept);
-        // Hold no more memory than the records need while the merge runs
-        // beside the index writer's filter.
-        if kept < last.capacity() / 2 {
-            last.shrink_to_fit();
-        }
-        for (_, count) in &last {
-            self.count_hist[64 - count.leading_zeros() as usize] += 1;
-        }
-        let upper_bound = self.records_upper_bound() + kept as u64;
-        let hist = self.count_hist;
-        let kind = self.kind;
-        let mut readers = Vec::with_capacity(self.runs.len() + 1);
-        let chunk_bytes = self.read_chunk_bytes(self.runs.len());
-        for run in self.runs {
-            readers.push(RunReader::from_disk(run, kind, chunk_bytes));
-        }
-        if !last.is_empty() {
-            readers.push(RunReader::Memory {
-                records: last,
-                next: 0,
+    /// Appends every full chunk in memory to the spill file.
+    fn spill_full_chunks(&mut self) -> Result<()> {
+        let tmp_dir = self.tmp_dir.clone();
+        let io_err = |e| Error::io(&tmp_dir, e);
+        if self.spill.is_none() {
+            let file = tempfile::tempfile_in(&self.tmp_dir).map_err(io_err)?;
+            self.spill = Some(Spill {
+                out: ChunkWriter::new(file, false).map_err(io_err)?,
+                written: 0,
+                staged: Vec::new(),
             });
         }
-        let merger = RunMerger::new(readers, self.tmp_dir)?;
-        Ok((merger, hist, upper_bound))
+        let spill = self.spill.as_mut().expect("spill file just made");
+        let n = self.kind.byte_len();
+        for part in &mut self.partitions {
+            for mut chunk in part.full.drain(..) {
+                spill.staged.clear();
+                for (key, count) in &chunk {
+                    spill
+                        .staged
+                        .extend_from_slice(&key.to_bytes(self.kind)[..n]);
+                    spill.staged.extend_from_slice(&count.to_le_bytes());
+                }
+                spill.out.write_all(&spill.staged).map_err(io_err)?;
+                part.spilled.push(spill.written);
+                spill.written += spill.staged.len() as u64;
+                self.in_memory -= chunk.len();
+                chunk.clear();
+                self.free_chunks.push(chunk);
+            }
+        }
+        Ok(())
     }
+
+    /// Records taken so far (duplicates included).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Ends the input. Returns the records in key order (duplicates merged,
+    /// their counts summed), the count bit-length histogram of the records
+    /// taken, and how many were taken (an upper bound of the distinct ones).
+    pub fn finish(self) -> Result<(SortedRecords, [u64; 65], u64)> {
+        let hist = self.count_hist;
+        let taken = self.records;
+        let tmp_dir = self.tmp_dir.clone();
+        let io_err = |e| Error::io(&tmp_dir, e);
+        let (kind, fixed) = (self.kind, self.skip_bits + self.bits);
+        // Three stages, each on its own thread, so that reading a partition
+        // back, sorting the ones before it and consuming the ones before
+        // those overlap: synchronous direct reads of each partition before
+        // its sort left the cores idle for seconds.
+        let (to_sorter, loaded) = std::sync::mpsc::sync_channel(2);
+        let (to_consumer, sorted) = std::sync::mpsc::sync_channel(1);
+        let (give_back, spent) = std::sync::mpsc::channel();
+        let loader = std::thread::Builder::new()
+            .name("pwdex-sort-read".into())
+            .spawn(move || {
+                if let Err(e) = self.load_partitions(&to_sorter, &spent) {
+                    let _ = to_sorter.send(Err(e));
+                }
+            })
+            .map_err(io_err)?;
+        let thread = std::thread::Builder::new()
+            .name("pwdex-sort".into())
+            .spawn(move || {
+                if let Err(e) = sort_loaded(kind, fixed, &loaded, &to_consumer) {
+                    let _ = to_consumer.send(Err(e));
+                    return;
+                }
+                drop(loaded);
+                if loader.join().is_err() {
+                    let _ = to_consumer.send(Err(Error::Usage(
+                        "the thread reading sort partitions back panicked".into(),
+                    )));
+                }
+            })
+            .map_err(io_err)?;
+        let records = SortedRecords {
+            sorted,
+            current: Vec::new(),
+            next: 0,
+            give_back,
+            thread: Some(thread),
+        };
+        Ok((records, hist, taken))
+    }
+
+    /// Reads the partitions back in order and sends them to be sorted;
+    /// stops early when the receiver has gone.
+    fn load_partitions(
+        mut self,
+        to: &SyncSender<Result<Loaded>>,
+        spent: &Receiver<Vec<(Key, u64)>>,
+    ) -> Result<()> {
+        self.free_chunks = Vec::new();
+        let mut reader = match self.spill.take() {
+            Some(spill) => {
+                let file = spill
+                    .out
+                    .into_inner()
+                    .map_err(|e| Error::io(&self.tmp_dir, e))?;
+                let chunk_bytes = self.chunk_records * (self.kind.byte_len() + 8);
+                Some(RunFileReader::new(file, chunk_bytes))
+            }
+            None => None,
+        };
+        let limit = (self.capacity / 4) as u64;
+        for part in std::mem::take(&mut self.partitions) {
+            let loaded = if part.records == 0 {
+                continue;
+            } else if part.records <= limit {
+                let into = spent.try_recv().unwrap_or_default();
+                Loaded::Records(self.load(part, reader.as_mut(), into)?)
+            } else {
+                // Too large to sort in memory: one level down.
+                Loaded::Nested(self.sort_large(part, reader.as_mut())?)
+            };
+            if to.send(Ok(loaded)).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one partition whole: its spilled chunks, then those in memory.
+    /// `records` is a spent vector to reuse (fresh memory is slow to touch).
+    fn load(
+        &self,
+        part: Partition,
+        mut reader: Option<&mut RunFileReader>,
+        mut records: Vec<(Key, u64)>,
+    ) -> Result<Vec<(Key, u64)>> {
+        records.clear();
+        records.reserve(part.records as usize);
+        for &offset in &part.spilled {
+            let reader = reader
+                .as_deref_mut()
+                .expect("a partition with spilled chunks has a spill file");
+            self.read_chunk(reader, offset, &mut |r| records.push(r))?;
+        }
+        for chunk in part.full {
+            records.extend_from_slice(&chunk);
+        }
+        records.extend_from_slice(&part.open);
+        Ok(records)
+    }
+
+    /// Decodes the spilled chunk at `offset`, record by record.
+    fn read_chunk(
+        &self,
+        reader: &mut RunFileReader,
+        offset: u64,
+        each: &mut dyn FnMut((Key, u64)),
+    ) -> Result<()> {
+        let n = self.kind.byte_len();
+        let chunk_bytes = self.chunk_records * (n + 8);
+        reader.seek(offset);
+        let bytes = reader.buffered().map_err(|e| Error::io(&self.tmp_dir, e))?;
+        if bytes.len() < chunk_bytes {
+            return Err(Error::io(
+                &self.tmp_dir,
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "a spilled sort chunk came back with {} of its {chunk_bytes} bytes \
+                         (temporary file truncated or damaged?)",
+                        bytes.len()
+                    ),
+                ),
+            ));
+        }
+        for record in bytes[..chunk_bytes].chunks_exact(n + 8) {
+            let key = Key::from_bytes(self.kind, &record[..n]);
+            let count = u64::from_le_bytes(record[n..].try_into().unwrap());
+            each((key, count));
+        }
+        Ok(())
+    }
+
+    /// Sorts a partition too large for memory with a sorter of its own, on
+    /// the next bits.
+    fn sort_large(
+        &self,
+        part: Partition,
+        mut reader: Option<&mut RunFileReader>,
+    ) -> Result<SortedRecords> {
+        let skip = self.skip_bits + self.bits;
+        // Records sharing their top 64 bits (only duplicates of a few
+        // hashes get here) are sorted in memory whatever their number.
+        let capacity = if skip >= 64 {
+            usize::MAX / 2
+        } else {
+            self.capacity / 2
+        };
+        let mut below = Sorter::below(self.kind, &self.tmp_dir, capacity, skip.min(63));
+        below.expect_records(part.records);
+        let mut staged = Vec::with_capacity(self.chunk_records);
+        for &offset in &part.spilled {
+            let reader = reader
+                .as_deref_mut()
+                .expect("a partition with spilled chunks has a spill file");
+            staged.clear();
+            self.read_chunk(reader, offset, &mut |r| staged.push(r))?;
+            below.extend(&staged)?;
+        }
+        for chunk in part.full {
+            below.extend(&chunk)?;
+        }
+        below.extend(&part.open)?;
+        Ok(below.finish()?.0)
+    }
+}
+
+/// A partition read back: its records, or (too large for memory) the
+/// output of a sorter one level down.
+enum Loaded {
+    Records(Vec<(Key, u64)>),
+    Nested(SortedRecords),
+}
+
+/// Sorts loaded partitions, a few at once on all cores, and sends them on
+/// in order; stops early when the receiver has gone.
+fn sort_loaded(
+    kind: HashKind,
+    fixed_bits: u32,
+    loaded: &Receiver<Result<Loaded>>,
+    to: &SyncSender<Result<Vec<(Key, u64)>>>,
+) -> Result<()> {
+    let threads = rayon::current_num_threads().max(1);
+    let mut scratch: Vec<Vec<(Key, u64)>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut held = None;
+    loop {
+        let first = match held.take() {
+            Some(x) => x,
+            None => match loaded.recv() {
+                Ok(x) => x,
+                Err(_) => return Ok(()),
+            },
+        };
+        match first? {
+            Loaded::Nested(mut nested) => {
+                while let Some(records) = nested.next_partition()? {
+                    if to.send(Ok(records)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            Loaded::Records(records) => {
+                // Whatever else is already loaded joins the batch.
+                let mut batch = vec![records];
+                while batch.len() < threads {
+                    match loaded.try_recv() {
+                        Ok(Ok(Loaded::Records(r))) => batch.push(r),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                batch
+                    .par_iter_mut()
+                    .zip(scratch.par_iter_mut())
+                    .try_for_each(|(r, s)| sort_and_merge(kind, fixed_bits, r, s))?;
+                for records in batch {
+                    if to.send(Ok(records)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sorts one partition by key and merges its duplicates (counts summed).
+/// Its keys share their leading `fixed_bits` bits; `scratch` is reused.
+fn sort_and_merge(
+    kind: HashKind,
+    fixed_bits: u32,
+    records: &mut Vec<(Key, u64)>,
+    scratch: &mut Vec<(Key, u64)>,
+) -> Result<()> {
+    sort_by_key(kind, fixed_bits, records, scratch);
+    let kept = merge_sorted_duplicates(records)?;
+    records.truncate(kept);
+    Ok(())
+}
+
+/// Bits of the counting pass of [`sort_by_key`].
+const DIGIT_BITS: u32 = 16;
+
+/// Sorts records by key: a counting pass on the [`DIGIT_BITS`] bits after
+/// the `fixed_bits` every key shares, then a comparison sort of each bucket.
+/// Hashes are spread evenly, so the buckets of a 390,000-record partition
+/// hold about six keys each. A comparison sort of whole partitions was
+/// 21% of a 100M-record unsorted build's profile.
+fn sort_by_key(
+    kind: HashKind,
+    fixed_bits: u32,
+    records: &mut Vec<(Key, u64)>,
+    scratch: &mut Vec<(Key, u64)>,
+) {
+    if records.len() < 1 << 12 || fixed_bits + DIGIT_BITS > 64 {
+        records.sort_unstable_by_key(|r| r.0);
+        return;
+    }
+    let digit = |k: &Key| ((k.top64(kind) << fixed_bits) >> (64 - DIGIT_BITS)) as usize;
+    let mut starts = vec![0u32; (1 << DIGIT_BITS) + 1];
+    for r in records.iter() {
+        starts[digit(&r.0) + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    scratch.clear();
+    scratch.resize(records.len(), (Key::default(), 0));
+    let mut next = starts.clone();
+    for r in records.iter() {
+        let slot = &mut next[digit(&r.0)];
+        scratch[*slot as usize] = *r;
+        *slot += 1;
+    }
+    for w in starts.windows(2) {
+        let bucket = &mut scratch[w[0] as usize..w[1] as usize];
+        if bucket.len() > 1 {
+            bucket.sort_unstable_by_key(|r| r.0);
+        }
+    }
+    std::mem::swap(records, scratch);
 }
 
 /// Sorts nothing; merges adjacent equal keys of a sorted slice in place
@@ -218,7 +554,7 @@ fn merge_sorted_duplicates(records: &mut [(Key, u64)]) -> Result<usize> {
             records[kept - 1].1 = records[kept - 1]
                 .1
                 .checked_add(records[i].1)
-                .ok_or_else(|| count_overflow(&records[i].0))?;
+                .ok_or_else(count_overflow)?;
         } else {
             records[kept] = records[i];
             kept += 1;
@@ -227,193 +563,54 @@ fn merge_sorted_duplicates(records: &mut [(Key, u64)]) -> Result<usize> {
     Ok(kept)
 }
 
-fn count_overflow(_key: &Key) -> Error {
+fn count_overflow() -> Error {
     Error::Usage("the counts of one hash add up to more than 2^64".into())
 }
 
-/// One sorted run being merged: spilled to disk, or the last one, in memory.
-enum RunReader {
-    Disk {
-        reader: RunFileReader,
-        kind: HashKind,
-        /// Records still to come: a run that ends early is an error, not
-        /// fewer records (they would pass for merged duplicates).
-        left: u64,
-    },
-    Memory {
-        records: Vec<(Key, u64)>,
-        next: usize,
-    },
+/// The records of a [`Sorter`] in key order, a partition at a time, sorted
+/// by a background thread while the caller consumes the previous ones.
+pub struct SortedRecords {
+    sorted: Receiver<Result<Vec<(Key, u64)>>>,
+    current: Vec<(Key, u64)>,
+    next: usize,
+    /// Consumed partitions go back to the sort thread for reuse.
+    give_back: std::sync::mpsc::Sender<Vec<(Key, u64)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl RunReader {
-    fn from_disk(run: Run, kind: HashKind, chunk_bytes: usize) -> Self {
-        RunReader::Disk {
-            reader: RunFileReader::new(run.file, chunk_bytes),
-            kind,
-            left: run.records,
-        }
-    }
-
-    fn next(&mut self) -> io::Result<Option<(Key, u64)>> {
-        let (reader, kind, left) = match self {
-            RunReader::Disk { reader, kind, left } => (reader, *kind, left),
-            RunReader::Memory { records, next } => {
-                let record = records.get(*next).copied();
-                *next += 1;
-                return Ok(record);
-            }
-        };
-        if *left == 0 {
-            return Ok(None);
-        }
-        *left -= 1;
-        let n = kind.byte_len();
-        // Decode in place when the whole record is in the reader's chunk
-        // (all but one record per chunk).
-        let available = reader.buffered()?;
-        if available.len() >= n + 8 {
-            let key = Key::from_bytes(kind, &available[..n]);
-            let count = u64::from_le_bytes(available[n..n + 8].try_into().unwrap());
-            reader.consume(n + 8);
-            return Ok(Some((key, count)));
-        }
-        let mut buf = [0u8; 28];
-        match reader.read_exact(&mut buf[..n + 8]) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "a sort run ended with {} record(s) missing (temporary file truncated or damaged?)",
-                        *left + 1
-                    ),
-                ));
-            }
-            Err(e) => return Err(e),
-        }
-        let key = Key::from_bytes(kind, &buf[..n]);
-        let count = u64::from_le_bytes(buf[n..n + 8].try_into().unwrap());
-        Ok(Some((key, count)))
-    }
-}
-
-/// Writes one sorted run: each record as the hash's bytes and the count as
-/// a little-endian u64, to an unnamed temporary file, around the page cache
-/// where possible (see [`ChunkWriter`]; filling fresh page-cache pages was
-/// the longest serial step of an unsorted build).
-struct RunWriter {
-    kind: HashKind,
-    tmp_dir: PathBuf,
-    out: ChunkWriter,
-    staged: Vec<u8>,
-    records: u64,
-}
-
-impl RunWriter {
-    fn new(kind: HashKind, tmp_dir: &Path) -> Result<Self> {
-        let io_err = |e| Error::io(tmp_dir, e);
-        let file = tempfile::tempfile_in(tmp_dir).map_err(io_err)?;
-        Ok(RunWriter {
-            kind,
-            tmp_dir: tmp_dir.to_path_buf(),
-            out: ChunkWriter::new(file, false).map_err(io_err)?,
-            staged: Vec::with_capacity(STAGE_BYTES + 28),
-            records: 0,
-        })
-    }
-
-    #[inline]
-    fn push(&mut self, key: Key, count: u64) -> Result<()> {
-        let n = self.kind.byte_len();
-        self.staged.extend_from_slice(&key.to_bytes(self.kind)[..n]);
-        self.staged.extend_from_slice(&count.to_le_bytes());
-        self.records += 1;
-        if self.staged.len() >= STAGE_BYTES {
-            self.out
-                .write_all(&self.staged)
-                .map_err(|e| Error::io(&self.tmp_dir, e))?;
-            self.staged.clear();
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<Run> {
-        let io_err = |e| Error::io(&self.tmp_dir, e);
-        self.out.write_all(&self.staged).map_err(io_err)?;
-        let file = self.out.into_inner().map_err(io_err)?;
-        Ok(Run {
-            file,
-            records: self.records,
-        })
-    }
-}
-
-/// K-way merge of sorted runs, summing duplicate keys.
-pub struct RunMerger {
-    readers: Vec<RunReader>,
-    heap: BinaryHeap<Reverse<(Key, u64, usize)>>,
-    tmp_dir: PathBuf,
-}
-
-impl RunMerger {
-    fn new(readers: Vec<RunReader>, tmp_dir: PathBuf) -> Result<Self> {
-        let mut merger = RunMerger {
-            heap: BinaryHeap::with_capacity(readers.len()),
-            readers,
-            tmp_dir,
-        };
-        for i in 0..merger.readers.len() {
-            merger.refill(i)?;
-        }
-        Ok(merger)
-    }
-
-    fn refill(&mut self, i: usize) -> Result<()> {
-        if let Some((key, count)) = self.readers[i]
-            .next()
-            .map_err(|e| Error::io(&self.tmp_dir, e))?
-        {
-            self.heap.push(Reverse((key, count, i)));
-        }
-        Ok(())
-    }
-
-    /// Takes the smallest record and puts its run's next one in its place:
-    /// one sift down instead of a pop and a push (the heap was 9% of an
-    /// unsorted build's profile).
-    fn take_min(&mut self) -> Result<Option<(Key, u64)>> {
-        let RunMerger {
-            readers,
-            heap,
-            tmp_dir,
-        } = self;
-        let Some(mut top) = heap.peek_mut() else {
-            return Ok(None);
-        };
-        let Reverse((key, count, i)) = *top;
-        match readers[i].next().map_err(|e| Error::io(tmp_dir, e))? {
-            Some((k, c)) => *top = Reverse((k, c, i)),
-            None => {
-                std::collections::binary_heap::PeekMut::pop(top);
+impl SortedRecords {
+    /// The next sorted partition (never empty), or `None` at the end.
+    fn next_partition(&mut self) -> Result<Option<Vec<(Key, u64)>>> {
+        match self.sorted.recv() {
+            Ok(Ok(records)) => Ok(Some(records)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                // The sorter is done: it sent everything, or it panicked.
+                if let Some(thread) = self.thread.take()
+                    && thread.join().is_err()
+                {
+                    return Err(Error::Usage("the sort thread panicked".into()));
+                }
+                Ok(None)
             }
         }
-        Ok(Some((key, count)))
     }
 
     /// The next distinct record in key order, with its summed count.
     pub fn next_record(&mut self) -> Result<Option<(Key, u64)>> {
-        let Some((key, mut count)) = self.take_min()? else {
-            return Ok(None);
-        };
-        while let Some(Reverse((k, _, _))) = self.heap.peek() {
-            if *k != key {
-                break;
+        if self.next == self.current.len() {
+            match self.next_partition()? {
+                Some(records) => {
+                    let spent = std::mem::replace(&mut self.current, records);
+                    let _ = self.give_back.send(spent);
+                    self.next = 0;
+                }
+                None => return Ok(None),
             }
-            let (_, c) = self.take_min()?.expect("the heap is not empty");
-            count = count.checked_add(c).ok_or_else(|| count_overflow(&key))?;
         }
-        Ok(Some((key, count)))
+        let record = self.current[self.next];
+        self.next += 1;
+        Ok(Some(record))
     }
 }
 
@@ -421,128 +618,140 @@ impl RunMerger {
 mod tests {
     use super::*;
 
-    /// Feeds `records` to a run builder with `memory` bytes, in batches of
-    /// 777, checks the merge against a map that sums counts, and returns
-    /// how many runs were held before `finish`.
-    fn merge_matches_reference(kind: HashKind, memory: usize, records: &[(Key, u64)]) -> usize {
+    /// Feeds `records` to a sorter with `memory` bytes, in batches of 777,
+    /// checks its output against a map that sums counts, and returns how
+    /// many chunks were spilled before `finish`.
+    fn sort_matches_reference(kind: HashKind, memory: usize, records: &[(Key, u64)]) -> usize {
         let dir = tempfile::tempdir().unwrap();
-        let mut builder = RunBuilder::new(kind, dir.path(), memory);
+        let mut sorter = Sorter::new(kind, dir.path(), memory);
         let mut reference = std::collections::BTreeMap::new();
         for &(key, count) in records {
             *reference.entry(key).or_insert(0u64) += count;
         }
         for batch in records.chunks(777) {
-            builder.extend(batch).unwrap();
+            sorter.extend(batch).unwrap();
         }
-        let runs = builder.runs.len();
-        let (mut merger, _, _) = builder.finish().unwrap();
-        let mut merged = Vec::new();
-        while let Some(r) = merger.next_record().unwrap() {
-            merged.push(r);
-        }
-        let expected: Vec<(Key, u64)> = reference.into_iter().collect();
-        assert_eq!(merged, expected);
-        runs
-    }
-
-    #[test]
-    fn runs_merge_into_sorted_distinct_records_with_summed_counts() {
-        let mut x = 7u64;
-        let records: Vec<(Key, u64)> = (0..20_000u64)
-            .map(|i| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                // Many duplicates.
-                (Key::from_limbs(0, x >> 50, i % 3000), i + 1)
-            })
-            .collect();
-        // Tiny memory budget: many runs.
-        let runs = merge_matches_reference(HashKind::Ntlm, 0, &records);
-        assert!(runs > 10, "{runs} runs");
-    }
-
-    /// Two large runs and a partial one: every record comes back, in
-    /// order, with the count histogram of what was written.
-    #[test]
-    fn large_runs_come_back_whole_with_their_histogram() {
-        let kind = HashKind::Sha1;
-        let dir = tempfile::tempdir().unwrap();
-        let per_run = 600_000usize;
-        let mut builder = RunBuilder::new(kind, dir.path(), per_run * BYTES_PER_BUFFERED_RECORD);
-        let mut x = 11u64;
-        let mut records = Vec::new();
-        for i in 0..(per_run * 2 + 1234) as u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            records.push((
-                Key::from_limbs(x >> 32, x.rotate_left(17), i),
-                1 + (x % 1000),
-            ));
-        }
-        builder.extend(&records).unwrap();
-        assert_eq!(builder.runs.len(), 2, "two full runs spilled so far");
-        let (mut merger, hist, _) = builder.finish().unwrap();
-        let mut merged = Vec::new();
-        while let Some(r) = merger.next_record().unwrap() {
-            merged.push(r);
-        }
-        records.sort();
-        assert_eq!(merged, records);
+        let spilled = spilled_chunks(&sorter);
+        let (mut sorted, hist, taken) = sorter.finish().unwrap();
+        assert_eq!(taken, records.len() as u64);
         let mut expected_hist = [0u64; 65];
-        for (_, c) in &records {
+        for (_, c) in records {
             expected_hist[64 - c.leading_zeros() as usize] += 1;
         }
         assert_eq!(hist, expected_hist);
+        let mut out = Vec::new();
+        while let Some(r) = sorted.next_record().unwrap() {
+            out.push(r);
+        }
+        let expected: Vec<(Key, u64)> = reference.into_iter().collect();
+        assert_eq!(out, expected);
+        spilled
     }
 
-    /// A spilled run that lost its tail is an error at merge time, not a
-    /// build with fewer records.
+    fn spilled_chunks(sorter: &Sorter) -> usize {
+        sorter.partitions.iter().map(|p| p.spilled.len()).sum()
+    }
+
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// Random SHA-1 keys (all three limbs) with counts from 1 to 1000.
+    fn random_records(n: usize, seed: u64) -> Vec<(Key, u64)> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                let hi = xorshift(&mut x) >> 32;
+                let key = Key::from_limbs(hi, xorshift(&mut x), xorshift(&mut x));
+                (key, 1 + xorshift(&mut x) % 1000)
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_truncated_run_is_an_error() {
-        let kind = HashKind::Ntlm;
-        let dir = tempfile::tempdir().unwrap();
-        let mut builder = RunBuilder::new(kind, dir.path(), 2000 * BYTES_PER_BUFFERED_RECORD);
-        let records: Vec<(Key, u64)> = (0..5000u64)
+    fn an_input_within_the_budget_is_sorted_without_spilling() {
+        let records = random_records(50_000, 5);
+        let spilled = sort_matches_reference(HashKind::Sha1, 64 << 20, &records);
+        assert_eq!(spilled, 0);
+    }
+
+    #[test]
+    fn spilled_partitions_come_back_sorted_and_whole() {
+        // 600,000 records against a budget of 200,000: spills, and every
+        // partition is read back from the file and from memory.
+        let records = random_records(600_000, 11);
+        let spilled = sort_matches_reference(
+            HashKind::Sha1,
+            200_000 * BYTES_PER_BUFFERED_RECORD,
+            &records,
+        );
+        assert!(spilled > 10, "{spilled} chunks spilled");
+    }
+
+    #[test]
+    fn duplicates_within_and_across_spills_are_summed() {
+        let mut x = 7u64;
+        let records: Vec<(Key, u64)> = (0..200_000u64)
             .map(|i| {
+                // 3,000 distinct NTLM hashes, repeated.
+                let k = xorshift(&mut x) % 3000;
                 (
-                    Key::from_limbs(0, i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i),
-                    1,
+                    Key::from_limbs(0, k.wrapping_mul(0x9E37_79B9_7F4A_7C15), k),
+                    i + 1,
                 )
             })
             .collect();
-        builder.extend(&records).unwrap();
-        assert_eq!(builder.runs.len(), 2);
-        let run = &builder.runs[0].file;
-        run.set_len(run.metadata().unwrap().len() - 10).unwrap();
-        let (mut merger, _, _) = builder.finish().unwrap();
+        let spilled = sort_matches_reference(HashKind::Ntlm, 0, &records);
+        assert!(spilled > 10, "{spilled} chunks spilled");
+    }
+
+    /// With a tiny budget the partitions are larger than memory and are
+    /// sorted again one level down (and again): still exact.
+    #[test]
+    fn partitions_larger_than_memory_are_sorted_a_level_down() {
+        let records = random_records(300_000, 3);
+        let spilled = sort_matches_reference(HashKind::Sha1, 0, &records);
+        assert!(spilled > 100, "{spilled} chunks spilled");
+    }
+
+    /// Hashes sharing their top 64 bits (only possible with few distinct
+    /// hashes) cannot be split further; they are sorted in memory.
+    #[test]
+    fn hashes_sharing_their_top_bits_still_sort() {
+        let mut x = 9u64;
+        let records: Vec<(Key, u64)> = (0..40_000u64)
+            .map(|_| (Key::from_limbs(0, 42, xorshift(&mut x) % 50), 1))
+            .collect();
+        sort_matches_reference(HashKind::Ntlm, 0, &records);
+    }
+
+    /// A spilled chunk that lost its tail is an error, not a build with
+    /// fewer records.
+    #[test]
+    fn a_truncated_spill_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sorter = Sorter::new(HashKind::Sha1, dir.path(), 0);
+        sorter.extend(&random_records(100_000, 13)).unwrap();
+        assert!(spilled_chunks(&sorter) > 0);
+        let spill = sorter.spill.take().unwrap();
+        let file = spill.out.into_inner().unwrap();
+        file.set_len(file.metadata().unwrap().len() - 10).unwrap();
+        sorter.spill = Some(Spill {
+            out: ChunkWriter::new(file, false).unwrap(),
+            written: spill.written,
+            staged: Vec::new(),
+        });
+        let (mut sorted, _, _) = sorter.finish().unwrap();
         let error = loop {
-            match merger.next_record() {
+            match sorted.next_record() {
                 Ok(Some(_)) => continue,
-                Ok(None) => panic!("the merge ended without noticing the lost records"),
+                Ok(None) => panic!("the sort ended without noticing the lost records"),
                 Err(e) => break e.to_string(),
             }
         };
-        assert!(error.contains("1 record(s) missing"), "{error}");
-    }
-
-    /// Past `MAX_RUNS` runs the runs so far are merged into one, so the
-    /// files held open stay bounded; the records still come back exact.
-    #[test]
-    fn many_runs_are_merged_early_and_stay_exact() {
-        // 1024 records per run (the smallest buffer), 300 runs' worth, over
-        // 40,000 distinct hashes: most records repeat one, across runs.
-        let mut x = 3u64;
-        let records: Vec<(Key, u64)> = (0..(300 * 1024u64))
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (Key::from_limbs(0, (x >> 20) % 40_000, 7), i % 5 + 1)
-            })
-            .collect();
-        let runs = merge_matches_reference(HashKind::Sha1, 0, &records);
-        assert!(runs < MAX_RUNS, "{runs} runs held");
+        assert!(error.contains("came back with"), "{error}");
     }
 }

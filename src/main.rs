@@ -147,7 +147,7 @@ struct BuildArgs {
     /// Memory budget of the external sort, e.g. 512M, 2G.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
     memory: usize,
-    /// Directory for temporary sort runs (default: beside the output).
+    /// Directory for the sort's temporary spill file (default: beside the output).
     #[arg(long)]
     tmp_dir: Option<PathBuf>,
     /// Target false-positive rate of the Bloom-filter front.
