@@ -596,6 +596,18 @@ impl SortedRecords {
         }
     }
 
+    /// The next sorted partition (never empty; duplicates merged), or
+    /// `None` at the end. Hand it back with [`SortedRecords::recycle`] once
+    /// used, for the sort to reuse its memory.
+    pub fn next_batch(&mut self) -> Result<Option<Vec<(Key, u64)>>> {
+        self.next_partition()
+    }
+
+    /// Gives a spent partition's memory back to the sort.
+    pub fn recycle(&mut self, spent: Vec<(Key, u64)>) {
+        let _ = self.give_back.send(spent);
+    }
+
     /// The next distinct record in key order, with its summed count.
     pub fn next_record(&mut self) -> Result<Option<(Key, u64)>> {
         if self.next == self.current.len() {
