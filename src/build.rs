@@ -39,7 +39,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::extsort::Sorter;
+use crate::extsort::{Partitioner, Sorter};
 use crate::format::Params;
 use crate::hash::{HashKind, Key};
 use crate::parse::{DumpRecord, parse_dump_line, parse_range_line, sniff_dump_kind, strip_cr};
@@ -1059,6 +1059,11 @@ impl SortState {
         Ok(kind)
     }
 
+    /// How parse workers should group their records for the sort.
+    fn partitioner(&self) -> Option<Partitioner> {
+        self.sort.as_ref().map(|s| s.partitioner)
+    }
+
     /// Takes parsed chunks of one input; `line_base` is the number of lines
     /// of the same file before them.
     fn absorb(
@@ -1100,12 +1105,14 @@ impl SortState {
 /// they had run between blocks with both parse workers idle (100M shuffled
 /// records: 10.0 and 11.3 s instead of 12.0 s, single runs).
 struct SortFeed {
+    partitioner: Partitioner,
     to: Option<std::sync::mpsc::SyncSender<Vec<(Key, u64)>>>,
     thread: Option<std::thread::JoinHandle<Result<Sorter>>>,
 }
 
 impl SortFeed {
     fn new(mut sorter: Sorter, tmp_dir: &Path) -> Result<Self> {
+        let partitioner = sorter.partitioner();
         let (to, records) = std::sync::mpsc::sync_channel::<Vec<(Key, u64)>>(4);
         let thread = std::thread::Builder::new()
             .name("pwdex-partition".into())
@@ -1117,6 +1124,7 @@ impl SortFeed {
             })
             .map_err(|e| Error::io(tmp_dir, e))?;
         Ok(SortFeed {
+            partitioner,
             to: Some(to),
             thread: Some(thread),
         })
@@ -1156,6 +1164,14 @@ impl SortFeed {
     }
 }
 
+/// `chunk` with its records grouped for the sort (see [`Partitioner`]).
+fn grouped(partitioner: Option<Partitioner>, mut chunk: ParsedChunk<'_>) -> ParsedChunk<'_> {
+    if let Some(p) = partitioner {
+        p.group(&mut chunk.records);
+    }
+    chunk
+}
+
 /// The sort path: every input through the external sort, then one merge.
 fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
     let total_size: Option<u64> = inputs.iter().map(|i| i.size()).sum();
@@ -1191,18 +1207,17 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                     state.kind_from(&display, b"", true)?;
                 }
                 let settings = settings_for(state.kind.expect("kind known"), opts);
+                let partitioner = state.partitioner();
                 for group in files.chunks(64) {
                     let parsed: Vec<ParsedChunk> = group
                         .par_iter()
                         .map(|(prefix, path)| {
-                            parse_piece(
-                                settings,
-                                Piece::RangeFile {
-                                    source: 0,
-                                    prefix: *prefix,
-                                    path: path.clone(),
-                                },
-                            )
+                            let piece = Piece::RangeFile {
+                                source: 0,
+                                prefix: *prefix,
+                                path: path.clone(),
+                            };
+                            grouped(partitioner, parse_piece(settings, piece))
                         })
                         .collect();
                     let mut h = hasher.lock().expect("hasher lock");
@@ -1227,6 +1242,7 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                 while let Some(block) = current.take() {
                     let kind = state.kind_from(&display, &block, false)?;
                     let settings = settings_for(kind, opts);
+                    let partitioner = state.partitioner();
                     // Parse this block while the next one is read (reading
                     // first left both workers idle for the read).
                     let (parsed, next) = rayon::join(
@@ -1234,7 +1250,8 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                             split_chunks(&block, opts.chunk_bytes.max(1))
                                 .into_par_iter()
                                 .map(|c| {
-                                    parse_piece(settings, Piece::Borrowed { source: 0, data: c })
+                                    let piece = Piece::Borrowed { source: 0, data: c };
+                                    grouped(partitioner, parse_piece(settings, piece))
                                 })
                                 .collect()
                         },

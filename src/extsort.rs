@@ -178,8 +178,7 @@ impl Sorter {
 
     #[inline]
     fn partition_of(&self, key: &Key) -> usize {
-        let top = key.top64(self.kind) << self.skip_bits;
-        (top >> (64 - self.bits)) as usize
+        partition_of(self.kind, self.skip_bits, self.bits, key)
     }
 
     /// Adds records; spills full chunks when the budget is reached.
@@ -187,23 +186,20 @@ impl Sorter {
         if self.partitions.is_empty() {
             self.plan();
         }
-        let chunk = self.chunk_records;
-        for &(key, count) in records {
+        for (_, count) in records {
             self.count_hist[64 - count.leading_zeros() as usize] += 1;
-            let p = self.partition_of(&key);
-            let part = &mut self.partitions[p];
-            if part.open.capacity() == 0 {
-                part.open = self
-                    .free_chunks
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(chunk));
-            }
-            part.open.push((key, count));
-            part.records += 1;
-            if part.open.len() == chunk {
-                let full = std::mem::take(&mut part.open);
-                part.full.push(full);
-            }
+        }
+        // Records come in runs of one partition when a parse worker grouped
+        // them ([`Partitioner::group`]); each run is copied in one piece.
+        let mut rest = records;
+        while let Some(first) = rest.first() {
+            let p = self.partition_of(&first.0);
+            let run = rest
+                .iter()
+                .position(|r| self.partition_of(&r.0) != p)
+                .unwrap_or(rest.len());
+            self.extend_partition(p, &rest[..run]);
+            rest = &rest[run..];
         }
         self.in_memory += records.len();
         self.records += records.len() as u64;
@@ -211,6 +207,41 @@ impl Sorter {
             self.spill_full_chunks()?;
         }
         Ok(())
+    }
+
+    /// Appends records of partition `p` to its chunks.
+    fn extend_partition(&mut self, p: usize, mut records: &[(Key, u64)]) {
+        let chunk = self.chunk_records;
+        let part = &mut self.partitions[p];
+        part.records += records.len() as u64;
+        while !records.is_empty() {
+            if part.open.capacity() == 0 {
+                part.open = self
+                    .free_chunks
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(chunk));
+            }
+            let take = (chunk - part.open.len()).min(records.len());
+            part.open.extend_from_slice(&records[..take]);
+            records = &records[take..];
+            if part.open.len() == chunk {
+                let full = std::mem::take(&mut part.open);
+                part.full.push(full);
+            }
+        }
+    }
+
+    /// How records are assigned to partitions, for [`Partitioner::group`]
+    /// (fixes the partition count if no record has come yet).
+    pub fn partitioner(&mut self) -> Partitioner {
+        if self.partitions.is_empty() {
+            self.plan();
+        }
+        Partitioner {
+            kind: self.kind,
+            skip_bits: self.skip_bits,
+            bits: self.bits,
+        }
     }
 
     /// Appends every full chunk in memory to the spill file.
@@ -488,6 +519,59 @@ fn sort_loaded(
     }
 }
 
+/// The partition of `key` among `2^bits`, after `skip_bits` leading bits.
+#[inline]
+fn partition_of(kind: HashKind, skip_bits: u32, bits: u32, key: &Key) -> usize {
+    let top = key.top64(kind) << skip_bits;
+    (top >> (64 - bits)) as usize
+}
+
+/// Groups records by the partition a [`Sorter`] will put them in, so that
+/// [`Sorter::extend`] copies each group in one piece instead of record by
+/// record. Parse workers call [`Partitioner::group`] on the records they
+/// just parsed, in parallel and while the records are in their cache: on a
+/// 100M-record shuffled build, `extend` record by record was 12% of the
+/// CPU, on one thread, mostly waiting on memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Partitioner {
+    kind: HashKind,
+    skip_bits: u32,
+    bits: u32,
+}
+
+impl Partitioner {
+    /// Reorders `records` by partition (a counting sort; the order within
+    /// a partition is kept).
+    pub fn group(&self, records: &mut Vec<(Key, u64)>) {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<(Key, u64)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        if records.len() < 2 {
+            return;
+        }
+        let part = |k: &Key| partition_of(self.kind, self.skip_bits, self.bits, k);
+        let mut starts = vec![0u32; (1 << self.bits) + 1];
+        for (key, _) in records.iter() {
+            starts[part(key) + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            // Every slot below `len` is written next: grow without clearing.
+            scratch.resize(scratch.len().max(records.len()), (Key::default(), 0));
+            scratch.truncate(records.len());
+            for r in records.iter() {
+                let slot = &mut starts[part(&r.0)];
+                scratch[*slot as usize] = *r;
+                *slot += 1;
+            }
+            std::mem::swap(records, scratch);
+        });
+    }
+}
+
 /// Sorts one partition by key and merges its duplicates (counts summed).
 /// Its keys share their leading `fixed_bits` bits; `scratch` is reused.
 fn sort_and_merge(
@@ -528,8 +612,9 @@ fn sort_by_key(
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
     }
-    scratch.clear();
-    scratch.resize(records.len(), (Key::default(), 0));
+    // Every slot below `len` is written next: grow without clearing.
+    scratch.resize(scratch.len().max(records.len()), (Key::default(), 0));
+    scratch.truncate(records.len());
     let mut next = starts.clone();
     for r in records.iter() {
         let slot = &mut next[digit(&r.0)];
