@@ -345,3 +345,28 @@ fn many_sort_runs_fit_a_small_open_files_limit() {
         expected_all(kind, &corpus, &qs)
     );
 }
+
+/// When the sort cannot spill (its temporary directory does not exist), the
+/// build fails with the directory named and leaves the target as it was.
+#[test]
+fn a_sort_that_cannot_spill_fails_cleanly() {
+    let kind = HashKind::Sha1;
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = random_corpus(kind, 60_000, 17);
+    let text = dump_text(kind, &corpus, false, false);
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.reverse();
+    let input = write(dir.path(), "reversed.txt", lines.join("\n") + "\n");
+    let index = dir.path().join("r.pwdex");
+    std::fs::write(&index, b"previous content").unwrap();
+    let missing = dir.path().join("no-such-dir");
+    // 1M of memory: 32,768 records held, so 60,000 must spill.
+    let o = build(
+        &[&input],
+        &index,
+        &["--memory", "1M", "--tmp-dir", p(&missing)],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&index).unwrap(), b"previous content");
+}
