@@ -312,16 +312,18 @@ fn build_record_holds_the_xxh3_of_the_input_bytes() {
     }
 }
 
-/// A merge holds one open file per sort run (the direct-I/O handle, not
-/// that and the original as well): 21 runs build under an open-files limit
-/// that two handles per run would exceed.
+/// A small `--memory` against a large input: the sort spills, and its
+/// partitions, each far larger than the budget, are sorted again a level or
+/// two down, each level with a spill file of its own. All of it builds under
+/// a small open-files limit and answers exactly. (With the earlier merge of
+/// sorted runs, this was 21 runs, one open file each.)
 #[test]
 fn many_sort_runs_fit_a_small_open_files_limit() {
     let kind = HashKind::Ntlm;
     let dir = tempfile::tempdir().unwrap();
     let corpus = random_corpus(kind, 700_000, 41);
     // Reversed lines: not sorted, so the external sort runs (1M budget:
-    // 32,768 records per run).
+    // 32,768 records held).
     let text = dump_text(kind, &corpus, false, false);
     let mut lines: Vec<&str> = text.lines().collect();
     lines.reverse();
