@@ -1277,14 +1277,15 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
         Some(feed) => feed.finish()?,
         None => Sorter::new(kind, &state.tmp_dir, state.memory_bytes),
     };
-    let (mut sorted, mut hist, upper_bound) = sorter.finish()?;
+    let (mut sorted, input) = sorter.finish()?;
+    let mut hist = input.count_hist;
     if hist.iter().all(|&h| h == 0) {
         hist[1] = 1;
     }
-    let planned = opts.records_hint.unwrap_or(upper_bound);
+    let planned = opts.records_hint.unwrap_or(input.distinct);
     let layout = plan_layout(kind, planned, &hist, opts)?;
     let mut writer = IndexWriter::create(output, layout)?;
-    let progress = progress_bar(opts.progress, Some(upper_bound), "merging", false);
+    let progress = progress_bar(opts.progress, Some(input.distinct), "merging", false);
     // One thread takes the sorted partitions and fills the filter (a
     // partition at a time, each filter block's bits merged once); this one
     // packs. Both in one thread, with a key at a time into the filter, made
@@ -1329,7 +1330,7 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
-    let duplicates = state.duplicates + upper_bound.saturating_sub(n);
+    let duplicates = state.duplicates + input.taken.saturating_sub(n);
     finish(
         writer,
         kind,

@@ -51,6 +51,7 @@ use rayon::prelude::*;
 use crate::directio::{ChunkWriter, RunFileReader};
 use crate::error::{Error, Result};
 use crate::hash::{HashKind, Key};
+use crate::report::{DistinctSketch, fingerprint};
 
 /// Records per chunk, at most: 8192 spilled records are 64 pages. Smaller
 /// budgets use smaller chunks, down to [`MIN_CHUNK_RECORDS`] (8 pages).
@@ -85,6 +86,12 @@ struct Partition {
     spilled: Vec<u64>,
     /// Records in all (spilled and in memory).
     records: u64,
+    /// Records ever taken (before duplicates were merged).
+    taken: u64,
+    /// Chunk fills to let pass before trying to merge duplicates again, and
+    /// the next such wait (doubling while merging finds few).
+    combine_skip: u32,
+    combine_backoff: u32,
 }
 
 /// The spill file being appended to.
@@ -105,6 +112,10 @@ pub struct Sorter {
     hold: usize,
     /// Leading hash bits every record here shares (0 at the top level).
     skip_bits: u32,
+    /// Merge the duplicates of every chunk that fills (a sort one level
+    /// down: a partition too large for memory often is so because of them).
+    combine: bool,
+    combine_scratch: Vec<(Key, u64)>,
     /// Records expected in all, if known: chooses the partition count.
     expected: Option<u64>,
     /// Partition bits and chunk size, fixed by the first records.
@@ -118,6 +129,25 @@ pub struct Sorter {
     records: u64,
     /// Histogram of count bit lengths of the records taken.
     count_hist: [u64; 65],
+    /// Sum of the counts taken (saturating).
+    count_sum: u64,
+    /// Distinct hashes taken, estimated as they come.
+    distinct: DistinctSketch,
+}
+
+/// What a [`Sorter`] took, for planning the index before its records come
+/// back: duplicates are merged only then.
+#[derive(Clone, Debug)]
+pub struct SortInput {
+    /// Records taken, duplicates included.
+    pub taken: u64,
+    /// Distinct hashes: `taken` when the input had few duplicates, else an
+    /// estimate (within a few percent).
+    pub distinct: u64,
+    /// Histogram of the bit lengths of the counts, as if duplicates were
+    /// merged: the taken records' own when duplicates are few; else every
+    /// distinct hash given the average merged count.
+    pub count_hist: [u64; 65],
 }
 
 impl Sorter {
@@ -134,6 +164,8 @@ impl Sorter {
             capacity: capacity.max(4 * MIN_CHUNK_RECORDS),
             hold: capacity.clamp(4 * MIN_CHUNK_RECORDS, HOLD_RECORDS),
             skip_bits,
+            combine: skip_bits > 0,
+            combine_scratch: Vec::new(),
             expected: None,
             bits: 0,
             chunk_records: 0,
@@ -143,6 +175,8 @@ impl Sorter {
             spill: None,
             records: 0,
             count_hist: [0; 65],
+            count_sum: 0,
+            distinct: DistinctSketch::default(),
         }
     }
 
@@ -168,8 +202,10 @@ impl Sorter {
                 .clamp(MIN_PARTITIONS as u64, MAX_PARTITIONS as u64) as usize
         });
         let partitions = wanted.min(fits).min(MAX_PARTITIONS);
-        // At least one bit, and no bits past the top 64 (see `partition_of`).
-        self.bits = partitions.ilog2().clamp(1, (64 - self.skip_bits).max(1));
+        // At least one bit, and none past the end of the hash.
+        self.bits = partitions
+            .ilog2()
+            .clamp(1, self.kind.bits().saturating_sub(self.skip_bits).max(1));
         self.partitions = (0..1usize << self.bits)
             .map(|_| Partition::default())
             .collect();
@@ -185,9 +221,14 @@ impl Sorter {
         if self.partitions.is_empty() {
             self.plan();
         }
-        for (_, count) in records {
+        for (key, count) in records {
             self.count_hist[64 - count.leading_zeros() as usize] += 1;
+            self.count_sum = self.count_sum.saturating_add(*count);
+            self.distinct.insert(fingerprint(key));
         }
+        // Counted first: merging duplicates below takes some back.
+        self.in_memory += records.len();
+        self.records += records.len() as u64;
         // Records come in runs of one partition when a parse worker grouped
         // them ([`Partitioner::group`]); each run is copied in one piece.
         let mut rest = records;
@@ -197,11 +238,9 @@ impl Sorter {
                 .iter()
                 .position(|r| self.partition_of(&r.0) != p)
                 .unwrap_or(rest.len());
-            self.extend_partition(p, &rest[..run]);
+            self.extend_partition(p, &rest[..run])?;
             rest = &rest[run..];
         }
-        self.in_memory += records.len();
-        self.records += records.len() as u64;
         if self.in_memory >= self.hold {
             self.spill_full_chunks()?;
         }
@@ -209,11 +248,12 @@ impl Sorter {
     }
 
     /// Appends records of partition `p` to its chunks.
-    fn extend_partition(&mut self, p: usize, mut records: &[(Key, u64)]) {
+    fn extend_partition(&mut self, p: usize, mut records: &[(Key, u64)]) -> Result<()> {
         let chunk = self.chunk_records;
-        let part = &mut self.partitions[p];
-        part.records += records.len() as u64;
+        self.partitions[p].records += records.len() as u64;
+        self.partitions[p].taken += records.len() as u64;
         while !records.is_empty() {
+            let part = &mut self.partitions[p];
             if part.open.capacity() == 0 {
                 part.open = self
                     .free_chunks
@@ -223,11 +263,56 @@ impl Sorter {
             let take = (chunk - part.open.len()).min(records.len());
             part.open.extend_from_slice(&records[..take]);
             records = &records[take..];
-            if part.open.len() == chunk {
+            if part.open.len() == chunk && !self.merge_open_duplicates(p)? {
+                let part = &mut self.partitions[p];
                 let full = std::mem::take(&mut part.open);
                 part.full.push(full);
             }
         }
+        Ok(())
+    }
+
+    /// Sorts the full open chunk of partition `p` and merges its duplicates,
+    /// when the partition may hold many: in a sort one level down, or when
+    /// it takes far more than its share of the records (one hash repeated
+    /// throughout a plaintext list). Returns whether that freed any room,
+    /// so that the chunk goes on filling; when it freed less than an eighth,
+    /// the next tries come at doubling intervals.
+    ///
+    /// Without it, copies of one hash were spilled, re-partitioned a level
+    /// down again and again, and finally loaded whole: 3M copies of one
+    /// plaintext took 37 s and 1.4 GB with `--memory 1M`.
+    fn merge_open_duplicates(&mut self, p: usize) -> Result<bool> {
+        let share = self.records / self.partitions.len() as u64;
+        let fixed_bits = self.skip_bits + self.bits;
+        let part = &mut self.partitions[p];
+        if part.combine_skip > 0 {
+            part.combine_skip -= 1;
+            return Ok(false);
+        }
+        let hot = part.taken > 8 * share.max(self.chunk_records as u64);
+        if !self.combine && !hot {
+            return Ok(false);
+        }
+        let before = part.open.len();
+        sort_and_merge(
+            self.kind,
+            fixed_bits,
+            &mut part.open,
+            &mut self.combine_scratch,
+        )?;
+        let merged = before - part.open.len();
+        part.records -= merged as u64;
+        self.in_memory -= merged;
+        if merged >= before / 8 {
+            part.combine_backoff = 0;
+        } else {
+            part.combine_backoff = (part.combine_backoff * 2).clamp(1, 64);
+            part.combine_skip = part.combine_backoff;
+        }
+        // A chunk that lost any record is no longer full (spilled chunks
+        // are all exactly full): it goes on filling.
+        Ok(merged > 0)
     }
 
     /// How records are assigned to partitions, for [`Partitioner::group`]
@@ -281,12 +366,36 @@ impl Sorter {
         self.records
     }
 
-    /// Ends the input. Returns the records in key order (duplicates merged,
-    /// their counts summed), the count bit-length histogram of the records
-    /// taken, and how many were taken (an upper bound of the distinct ones).
-    pub fn finish(self) -> Result<(SortedRecords, [u64; 65], u64)> {
-        let hist = self.count_hist;
+    /// What was taken, with the distinct hashes and merged counts estimated
+    /// when there were many duplicates. (A plaintext list of 6M lines over
+    /// 1,001 passwords, planned for 6M records with 1-bit count codes, made
+    /// an index of 1,095 bytes per record.)
+    fn input(&self) -> SortInput {
         let taken = self.records;
+        let estimate = self.distinct.estimate().clamp(taken.min(1), taken);
+        // The sketch is within about 2%: fewer duplicates than that are
+        // taken as none.
+        if estimate as f64 >= taken as f64 * 0.97 {
+            return SortInput {
+                taken,
+                distinct: taken,
+                count_hist: self.count_hist,
+            };
+        }
+        let mut count_hist = [0u64; 65];
+        let average = (self.count_sum / estimate.max(1)).max(1);
+        count_hist[64 - average.leading_zeros() as usize] = estimate;
+        SortInput {
+            taken,
+            distinct: estimate,
+            count_hist,
+        }
+    }
+
+    /// Ends the input. Returns the records in key order (duplicates merged,
+    /// their counts summed) and what was taken.
+    pub fn finish(self) -> Result<(SortedRecords, SortInput)> {
+        let input = self.input();
         let tmp_dir = self.tmp_dir.clone();
         let io_err = |e| Error::io(&tmp_dir, e);
         let (kind, fixed) = (self.kind, self.skip_bits + self.bits);
@@ -296,7 +405,9 @@ impl Sorter {
         // its sort left the cores idle for seconds.
         let (to_sorter, loaded) = std::sync::mpsc::sync_channel(2);
         let (to_consumer, sorted) = std::sync::mpsc::sync_channel(1);
-        let (give_back, spent) = std::sync::mpsc::channel();
+        // Bounded: spent partitions beyond what the loader takes are freed
+        // (from sorts one level down, every sub-partition came back here).
+        let (give_back, spent) = std::sync::mpsc::sync_channel(4);
         let loader = std::thread::Builder::new()
             .name("pwdex-sort-read".into())
             .spawn(move || {
@@ -327,7 +438,7 @@ impl Sorter {
             give_back,
             thread: Some(thread),
         };
-        Ok((records, hist, taken))
+        Ok((records, input))
     }
 
     /// Reads the partitions back in order and sends them to be sorted;
@@ -357,8 +468,17 @@ impl Sorter {
                 let into = spent.try_recv().unwrap_or_default();
                 Loaded::Records(self.load(part, reader.as_mut(), into)?)
             } else {
-                // Too large to sort in memory: one level down.
-                Loaded::Nested(self.sort_large(part, reader.as_mut())?)
+                // Too large to sort in memory: one level down, drained here
+                // before the next partition is read, so that one nested sort
+                // at most runs per level (started ahead, they each spawned
+                // their own and ran thousands of threads at a tiny budget).
+                let mut nested = self.sort_large(part, reader.as_mut())?;
+                while let Some(records) = nested.next()? {
+                    if to.send(Ok(Loaded::Sorted(records))).is_err() {
+                        return Ok(());
+                    }
+                }
+                continue;
             };
             if to.send(Ok(loaded)).is_err() {
                 break;
@@ -427,16 +547,16 @@ impl Sorter {
         &self,
         part: Partition,
         mut reader: Option<&mut RunFileReader>,
-    ) -> Result<SortedRecords> {
+    ) -> Result<Nested> {
         let skip = self.skip_bits + self.bits;
-        // Records sharing their top 64 bits (only duplicates of a few
-        // hashes get here) are sorted in memory whatever their number.
-        let capacity = if skip >= 64 {
-            usize::MAX / 2
-        } else {
-            self.capacity / 2
-        };
-        let mut below = Sorter::below(self.kind, &self.tmp_dir, capacity, skip.min(63));
+        if skip >= self.kind.bits() {
+            // Every record here is the same hash: a sort one level up merged
+            // its copies chunk by chunk already, so they are few.
+            let mut records = self.load(part, reader, Vec::new())?;
+            sort_and_merge(self.kind, skip, &mut records, &mut Vec::new())?;
+            return Ok(Nested::Done(Some(records)));
+        }
+        let mut below = Sorter::below(self.kind, &self.tmp_dir, self.capacity / 2, skip);
         below.expect_records(part.records);
         let mut staged = Vec::with_capacity(self.chunk_records);
         for &offset in &part.spilled {
@@ -451,15 +571,31 @@ impl Sorter {
             below.extend(&chunk)?;
         }
         below.extend(&part.open)?;
-        Ok(below.finish()?.0)
+        Ok(Nested::Sorting(below.finish()?.0))
     }
 }
 
-/// A partition read back: its records, or (too large for memory) the
-/// output of a sorter one level down.
+/// A partition read back: its records, to sort, or (from a sort one level
+/// down) records already sorted.
 enum Loaded {
     Records(Vec<(Key, u64)>),
-    Nested(SortedRecords),
+    Sorted(Vec<(Key, u64)>),
+}
+
+/// The output of a partition too large for memory.
+enum Nested {
+    Sorting(SortedRecords),
+    /// Already sorted (taken by the first call to `next`).
+    Done(Option<Vec<(Key, u64)>>),
+}
+
+impl Nested {
+    fn next(&mut self) -> Result<Option<Vec<(Key, u64)>>> {
+        match self {
+            Nested::Sorting(sorted) => sorted.next_partition(),
+            Nested::Done(records) => Ok(records.take().filter(|r| !r.is_empty())),
+        }
+    }
 }
 
 /// Sorts loaded partitions, a few at once on all cores, and sends them on
@@ -482,11 +618,9 @@ fn sort_loaded(
             },
         };
         match first? {
-            Loaded::Nested(mut nested) => {
-                while let Some(records) = nested.next_partition()? {
-                    if to.send(Ok(records)).is_err() {
-                        return Ok(());
-                    }
+            Loaded::Sorted(records) => {
+                if to.send(Ok(records)).is_err() {
+                    return Ok(());
                 }
             }
             Loaded::Records(records) => {
@@ -538,11 +672,24 @@ fn decode_spilled(bytes: &[u8]) -> (Key, u64) {
     (Key::from_limbs(word(0), word(1), word(2)), word(3))
 }
 
-/// The partition of `key` among `2^bits`, after `skip_bits` leading bits.
+/// The partition of `key` among `2^bits`: the `bits` bits of the hash
+/// after its leading `skip_bits` (`skip_bits + bits` at most the hash's
+/// length; `bits` at most 16).
 #[inline]
 fn partition_of(kind: HashKind, skip_bits: u32, bits: u32, key: &Key) -> usize {
-    let top = key.top64(kind) << skip_bits;
-    (top >> (64 - bits)) as usize
+    if skip_bits + bits <= 64 {
+        return ((key.top64(kind) << skip_bits) >> (64 - bits)) as usize;
+    }
+    // Past the first 64 bits: a window over the two limbs the bits lie in
+    // (at most 16 bits, so never three).
+    let (hi, mid, lo) = key.limbs();
+    let start = kind.bits() - skip_bits - bits;
+    let window = if start >= 64 {
+        ((hi as u128) << 64 | mid as u128) >> (start - 64)
+    } else {
+        ((mid as u128) << 64 | lo as u128) >> start
+    };
+    (window as u64 & ((1u64 << bits) - 1)) as usize
 }
 
 /// Groups records by the partition a [`Sorter`] will put them in, so that
@@ -619,7 +766,7 @@ fn sort_by_key(
     records: &mut Vec<(Key, u64)>,
     scratch: &mut Vec<(Key, u64)>,
 ) {
-    if records.len() < 1 << 12 || fixed_bits + DIGIT_BITS > 64 {
+    if records.len() < 1 << 16 || fixed_bits + DIGIT_BITS > 64 {
         records.sort_unstable_by_key(|r| r.0);
         return;
     }
@@ -678,7 +825,7 @@ pub struct SortedRecords {
     current: Vec<(Key, u64)>,
     next: usize,
     /// Consumed partitions go back to the sort thread for reuse.
-    give_back: std::sync::mpsc::Sender<Vec<(Key, u64)>>,
+    give_back: SyncSender<Vec<(Key, u64)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -709,7 +856,8 @@ impl SortedRecords {
 
     /// Gives a spent partition's memory back to the sort.
     pub fn recycle(&mut self, spent: Vec<(Key, u64)>) {
-        let _ = self.give_back.send(spent);
+        // Full: freed here rather than queued.
+        let _ = self.give_back.try_send(spent);
     }
 
     /// The next distinct record in key order, with its summed count.
@@ -718,7 +866,7 @@ impl SortedRecords {
             match self.next_partition()? {
                 Some(records) => {
                     let spent = std::mem::replace(&mut self.current, records);
-                    let _ = self.give_back.send(spent);
+                    self.recycle(spent);
                     self.next = 0;
                 }
                 None => return Ok(None),
@@ -748,13 +896,21 @@ mod tests {
             sorter.extend(batch).unwrap();
         }
         let spilled = spilled_chunks(&sorter);
-        let (mut sorted, hist, taken) = sorter.finish().unwrap();
-        assert_eq!(taken, records.len() as u64);
-        let mut expected_hist = [0u64; 65];
-        for (_, c) in records {
-            expected_hist[64 - c.leading_zeros() as usize] += 1;
+        let (mut sorted, input) = sorter.finish().unwrap();
+        assert_eq!(input.taken, records.len() as u64);
+        let distinct = reference.len() as f64;
+        assert!(
+            (input.distinct as f64 - distinct).abs() <= distinct * 0.05 + 2.0,
+            "{} distinct estimated, {distinct} true",
+            input.distinct
+        );
+        if input.distinct == input.taken {
+            let mut expected_hist = [0u64; 65];
+            for (_, c) in records {
+                expected_hist[64 - c.leading_zeros() as usize] += 1;
+            }
+            assert_eq!(input.count_hist, expected_hist);
         }
-        assert_eq!(hist, expected_hist);
         let mut out = Vec::new();
         while let Some(r) = sorted.next_record().unwrap() {
             out.push(r);
@@ -844,6 +1000,60 @@ mod tests {
         sort_matches_reference(HashKind::Ntlm, 0, &records);
     }
 
+    /// Distinct hashes that share their first 64 bits (or 100): partitions
+    /// one level down take bits past the first 64.
+    #[test]
+    fn hashes_sharing_long_prefixes_are_split_past_64_bits() {
+        let mut x = 21u64;
+        let ntlm: Vec<(Key, u64)> = (0..60_000u64)
+            .map(|i| (Key::from_limbs(0, 42, xorshift(&mut x) ^ i), 1 + i % 7))
+            .collect();
+        let spilled = sort_matches_reference(HashKind::Ntlm, 0, &ntlm);
+        assert!(spilled > 10, "{spilled} chunks spilled");
+        let sha1: Vec<(Key, u64)> = (0..60_000u64)
+            .map(|i| {
+                let lo = (7 << 60) | (xorshift(&mut x) >> 4);
+                (Key::from_limbs(0xdead_beef, 99, lo), i + 1)
+            })
+            .collect();
+        sort_matches_reference(HashKind::Sha1, 0, &sha1);
+    }
+
+    /// One hash repeated throughout (a plaintext list's most common
+    /// password): its copies are merged as its chunks fill, not spilled
+    /// and re-sorted level after level; at a tiny budget (two partitions,
+    /// so none stands out) they are merged one level down.
+    #[test]
+    fn one_hash_repeated_throughout_is_merged_as_it_comes() {
+        let common = Key::from_limbs(0x1234_5678, 0x5678, 0x9abc);
+        // 1,000 other hashes, spread over the whole space, repeated too.
+        let others = random_records(1000, 77);
+        let mut x = 5u64;
+        let records: Vec<(Key, u64)> = (0..400_000u64)
+            .map(|i| {
+                if i % 2 == 0 {
+                    (common, 1)
+                } else {
+                    (others[(xorshift(&mut x) % 1000) as usize].0, 2)
+                }
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut sorter = Sorter::new(HashKind::Sha1, dir.path(), 2 << 20);
+        for batch in records.chunks(777) {
+            sorter.extend(batch).unwrap();
+        }
+        let held = sorter.partitions[sorter.partition_of(&common)].records;
+        // Merging starts once the partition has taken 8 chunks' worth; the
+        // 200,000 copies would all be held (and spilled) without it.
+        assert!(
+            held < 10 * sorter.chunk_records as u64,
+            "{held} records held"
+        );
+        sort_matches_reference(HashKind::Sha1, 2 << 20, &records);
+        sort_matches_reference(HashKind::Sha1, 0, &records);
+    }
+
     /// A spilled chunk that lost its tail is an error, not a build with
     /// fewer records.
     #[test]
@@ -860,7 +1070,7 @@ mod tests {
             written: spill.written,
             staged: Vec::new(),
         });
-        let (mut sorted, _, _) = sorter.finish().unwrap();
+        let (mut sorted, _) = sorter.finish().unwrap();
         let error = loop {
             match sorted.next_record() {
                 Ok(Some(_)) => continue,
