@@ -196,7 +196,8 @@ impl Sorter {
             MIN_CHUNK_RECORDS
         };
         let fits = (self.hold / (2 * self.chunk_records)).max(2);
-        // Enough partitions that each is at most an eighth of the budget.
+        // Enough partitions that each is about an eighth of the budget (a
+        // quarter at most: the count is rounded down to a power of two).
         let wanted = self.expected.map_or(MIN_PARTITIONS, |e| {
             (e.saturating_mul(8) / self.capacity as u64)
                 .clamp(MIN_PARTITIONS as u64, MAX_PARTITIONS as u64) as usize
