@@ -8,38 +8,43 @@ spread evenly:
 
 1. **Partition.** Each record goes to one of up to 256 (more for huge
    inputs) *partitions* by its leading bits, into in-memory *chunks* of
-   [`CHUNK_RECORDS`] records. When the records held reach the memory budget,
-   every full chunk is *spilled*: appended to one unnamed temporary file
-   (`O_TMPFILE`-style, so the kernel deletes it whatever happens to the
-   process, `kill -9` included), around the page cache where the file system
-   allows (see [`crate::directio`]). Partly filled chunks stay in memory, and
-   so do the records of an input that fits the budget: nothing is written.
+   [`CHUNK_RECORDS`] records. When the records held reach the budget (at
+   most [`HOLD_RECORDS`]), every full chunk is *spilled*: appended to one
+   unnamed temporary file (`O_TMPFILE`-style, so the kernel deletes it
+   whatever happens to the process, `kill -9` included), around the page
+   cache where the file system allows (see [`crate::directio`]). Partly
+   filled chunks stay in memory, and so do the records of an input that
+   fits: nothing is written. A partition that takes far more than its share
+   (one password repeated throughout a plaintext list) merges the
+   duplicates of each chunk as it fills.
 2. **Sort.** Partitions are then taken in order, each read back whole (its
-   spilled chunks, then the chunks still in memory), sorted on its own, its
-   duplicates merged (counts summed), and handed on. Partitions are
-   independent, so a background thread sorts the next ones on all cores
-   while the index writer packs the current one, and every sort works on a
-   cache-sized slice instead of the whole budget. A partition too large for
-   a quarter of the budget (a huge input with a small `--memory`, or
-   skewed hashes) is sorted the same way again, one level down, on the bits
-   after the ones that chose it.
+   spilled chunks, then the chunks still in memory) on one thread, sorted on
+   its own on another (a counting pass, then tiny sorts), its duplicates
+   merged (counts summed), and handed on while the index writer packs the
+   one before: every sort works on a cache-sized slice instead of the whole
+   budget. A partition too large for a quarter of the budget (a huge input
+   with a small `--memory`, or skewed hashes) is sorted the same way again,
+   one level down, on the first bits its records do not all share, merging
+   duplicates as its chunks fill; copies of a single hash are just summed.
 
 Why not sorted runs and a k-way merge (what this module did before): on
 100M shuffled records the heap merge was the longest phase (about 4 s
 beside the packing), the sort of each 1 GB run another 3.3 s, and the first
 touch of the run buffer 2 s. Here every record is written and read at most
-once, the merge is a concatenation, and no large buffer is touched fresh.
+once (per level), the merge is a concatenation, and no large buffer is
+touched fresh.
 
 A spilled record is the key's three 64-bit limbs and the count, as four
-little-endian u64 (32 bytes); a spilled chunk is [`CHUNK_RECORDS`] of them,
-a whole number of pages, so every
-chunk can be read back with one aligned direct read. A chunk that comes back
-short is an error.
+little-endian u64 (32 bytes); a spilled chunk is exactly [`CHUNK_RECORDS`]
+of them (or the smaller chunk a small budget uses), a whole number of
+pages, so every chunk is read back with one aligned direct read. A chunk
+that comes back short is an error.
 
-The count histogram [`Sorter::finish`] returns is of the records as they
-came in, before duplicates are summed: the index writer only uses it to
-choose the width of its count codes (a larger sum is stored exactly in the
-overflow section all the same).
+The index is planned before the records come back, from [`SortInput`]: the
+records taken, and, when a sketch of the hashes says more than 3% were
+duplicates, an estimate of the distinct hashes and of their merged counts.
+Planning only sizes the layout; any count is stored exactly (in the
+overflow section when it is larger than the codes).
 */
 
 use std::io::{self, Write};
@@ -362,11 +367,6 @@ impl Sorter {
             }
         }
         Ok(())
-    }
-
-    /// Records taken so far (duplicates included).
-    pub fn records(&self) -> u64 {
-        self.records
     }
 
     /// What was taken, with the distinct hashes and merged counts estimated
