@@ -1054,7 +1054,7 @@ impl SortState {
             if let Some(bytes) = self.input_bytes {
                 sorter.expect_records(bytes / (kind.hex_len() as u64 + 3));
             }
-            self.sort = Some(SortFeed::new(sorter, &self.tmp_dir)?);
+            self.sort = Some(SortFeed::new(sorter)?);
         }
         Ok(kind)
     }
@@ -1111,7 +1111,7 @@ struct SortFeed {
 }
 
 impl SortFeed {
-    fn new(mut sorter: Sorter, tmp_dir: &Path) -> Result<Self> {
+    fn new(mut sorter: Sorter) -> Result<Self> {
         let partitioner = sorter.partitioner();
         let (to, records) = std::sync::mpsc::sync_channel::<Vec<(Key, u64)>>(4);
         let thread = std::thread::Builder::new()
@@ -1122,7 +1122,12 @@ impl SortFeed {
                 }
                 Ok(sorter)
             })
-            .map_err(|e| Error::io(tmp_dir, e))?;
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "could not start a thread for the sort ({e}): the process or user thread \
+                     limit may be too low"
+                ))
+            })?;
         Ok(SortFeed {
             partitioner,
             to: Some(to),

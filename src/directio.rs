@@ -29,7 +29,7 @@ const WRITE_CHUNK: usize = 4 << 20;
 const CHUNKS_IN_FLIGHT: usize = 3;
 
 /// Buffers the index file's bytes and has a background thread write them
-/// in [`WRITE_CHUNK`]-sized writes at multiples of [`WRITE_CHUNK`] in the
+/// in `WRITE_CHUNK`-sized writes at multiples of `WRITE_CHUNK` in the
 /// file, bypassing the page cache (`O_DIRECT`) where the file system allows.
 ///
 /// Why direct writes: copying the index into the page cache was the largest
@@ -41,7 +41,7 @@ const CHUNKS_IN_FLIGHT: usize = 3;
 /// CPU. The packer now only copies into a reused, page-aligned chunk. A file
 /// system that refuses `O_DIRECT` (tmpfs before Linux 6.6, some network and
 /// FUSE file systems) gets ordinary writes; for a file to keep (the index)
-/// the disk is then asked to catch up every [`SYNC_EVERY`] bytes, so that
+/// the disk is then asked to catch up every `SYNC_EVERY` bytes, so that
 /// the final sync is short. Scratch files (the sort's spill) are never synced.
 ///
 /// The index is then not in the page cache after the build; the first
@@ -78,7 +78,7 @@ pub struct ChunkWriter {
 /// with the CPUs idle.
 const SYNC_EVERY: u64 = 256 << 20;
 
-/// A buffer (by default [`WRITE_CHUNK`] bytes) whose data starts on a page boundary, as
+/// A buffer (by default `WRITE_CHUNK` bytes) whose data starts on a page boundary, as
 /// `O_DIRECT` requires of the memory it writes from.
 struct AlignedChunk {
     raw: Vec<u8>,
@@ -136,7 +136,7 @@ fn open_direct(path: &Path, write: bool) -> Option<File> {
 
 /// Writes `data` at `offset`, directly when `direct` is set and the write is
 /// aligned; a refused direct write switches to ordinary writes for good.
-/// Ordinary writes are synced every [`SYNC_EVERY`] bytes when `sync` is set.
+/// Ordinary writes are synced every `SYNC_EVERY` bytes when `sync` is set.
 fn write_chunk_at(
     direct: &mut Option<File>,
     file: &File,
@@ -286,7 +286,7 @@ impl ChunkWriter {
             .map_err(|_| io::Error::other("the index writer thread panicked"))
     }
 
-    /// Where the buffered chunk ends: the next multiple of [`WRITE_CHUNK`]
+    /// Where the buffered chunk ends: the next multiple of `WRITE_CHUNK`
     /// in the file (a whole chunk, except right after an unaligned flush).
     fn chunk_len(&self) -> usize {
         WRITE_CHUNK - (self.written % WRITE_CHUNK as u64) as usize
@@ -309,7 +309,7 @@ impl Write for ChunkWriter {
     }
 
     /// Writes what is buffered and waits for it; the next chunk then ends at
-    /// the next multiple of [`WRITE_CHUNK`], so later chunks are aligned again.
+    /// the next multiple of `WRITE_CHUNK`, so later chunks are aligned again.
     fn flush(&mut self) -> io::Result<()> {
         self.drain()
     }

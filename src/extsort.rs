@@ -8,8 +8,8 @@ spread evenly:
 
 1. **Partition.** Each record goes to one of up to 256 (more for huge
    inputs) *partitions* by its leading bits, into in-memory *chunks* of
-   [`CHUNK_RECORDS`] records. When the records held reach the budget (at
-   most [`HOLD_RECORDS`]), every full chunk is *spilled*: appended to one
+   `CHUNK_RECORDS` records. When the records held reach the budget (at
+   most `HOLD_RECORDS`), every full chunk is *spilled*: appended to one
    unnamed temporary file (`O_TMPFILE`-style, so the kernel deletes it
    whatever happens to the process, `kill -9` included), around the page
    cache where the file system allows (see [`crate::directio`]). Partly
@@ -35,7 +35,7 @@ once (per level), the merge is a concatenation, and no large buffer is
 touched fresh.
 
 A spilled record is the key's three 64-bit limbs and the count, as four
-little-endian u64 (32 bytes); a spilled chunk is exactly [`CHUNK_RECORDS`]
+little-endian u64 (32 bytes); a spilled chunk is exactly `CHUNK_RECORDS`
 of them (or the smaller chunk a small budget uses), a whole number of
 pages, so every chunk is read back with one aligned direct read. A chunk
 that comes back short is an error.
@@ -113,7 +113,7 @@ pub struct Sorter {
     tmp_dir: PathBuf,
     /// The memory budget, in records: bounds the partitions sorted in memory.
     capacity: usize,
-    /// Most records held in memory while partitioning (see [`HOLD_RECORDS`]).
+    /// Most records held in memory while partitioning (see `HOLD_RECORDS`).
     hold: usize,
     /// Leading hash bits every record here shares (0 at the top level).
     skip_bits: u32,
@@ -411,8 +411,12 @@ impl Sorter {
     /// their counts summed) and what was taken.
     pub fn finish(self) -> Result<(SortedRecords, SortInput)> {
         let input = self.input();
-        let tmp_dir = self.tmp_dir.clone();
-        let io_err = |e| Error::io(&tmp_dir, e);
+        let thread_err = |e: io::Error| {
+            Error::Usage(format!(
+                "could not start a thread for the sort ({e}): the process or user thread limit \
+                 may be too low"
+            ))
+        };
         let (kind, fixed) = (self.kind, self.skip_bits + self.bits);
         // Three stages, each on its own thread, so that reading a partition
         // back, sorting the ones before it and consuming the ones before
@@ -430,7 +434,7 @@ impl Sorter {
                     let _ = to_sorter.send(Err(e));
                 }
             })
-            .map_err(io_err)?;
+            .map_err(thread_err)?;
         let thread = std::thread::Builder::new()
             .name("pwdex-sort".into())
             .spawn(move || {
@@ -445,7 +449,7 @@ impl Sorter {
                     )));
                 }
             })
-            .map_err(io_err)?;
+            .map_err(thread_err)?;
         let records = SortedRecords {
             sorted,
             current: Vec::new(),

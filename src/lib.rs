@@ -37,7 +37,7 @@ the worst bug this crate can have; a missed one the second worst.
 
 - [`hash`]: hash kinds, the [`Key`] type, hex.
 - [`parse`]: dump and query line parsers.
-- [`format`]: the on-disk layout (see `docs/FORMAT.md`).
+- [`format`](mod@format): the on-disk layout (see `docs/FORMAT.md`).
 - [`bits`]: bit packing shared by the writer and the reader.
 - [`filter`]: the split-block Bloom filter front.
 - [`writer`]: streaming, atomic index writer.
