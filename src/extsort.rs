@@ -508,6 +508,8 @@ impl Sorter {
 
     /// Reads one partition whole: its spilled chunks, then those in memory.
     /// `records` is a spent vector to reuse (fresh memory is slow to touch).
+    /// Spilled chunks are decoded straight into it, not staged as
+    /// [`Sorter::each_chunk`] does: this is every record's path back.
     fn load(
         &self,
         part: Partition,
