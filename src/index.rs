@@ -404,7 +404,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     /// First half of a bucket lookup: reads the bucket's sample and returns
     /// the unary position of its sample group's first bucket and how many
     /// bucket ends (zeros) to skip from there.
-    #[inline]
+    #[inline(always)]
     fn bucket_scan_start(&self, bucket: u64) -> Result<(u64, u64)> {
         let p = self.params();
         if bucket >= p.buckets() {
@@ -427,7 +427,7 @@ impl<D: AsRef<[u8]>> Index<D> {
 
     /// Second half of a bucket lookup: skips `zeros_to_skip` bucket ends from
     /// unary position `pos`, then counts the bucket's ones.
-    #[inline]
+    #[inline(always)]
     fn bucket_range_from(
         &self,
         bucket: u64,
@@ -559,12 +559,13 @@ impl<D: AsRef<[u8]>> Index<D> {
             prefetch(base.wrapping_add(byte + 64));
         }
         // Stage 4: bucket ranges; prefetch the first record of each.
+        let record_bits = p.record_bits();
         let mut records = [(0u64, 0u64); LOOKUP_GROUP];
         for &c in candidates {
             let i = c as usize;
             let range = self.bucket_range_from(bucket[i], scan[i].0, scan[i].1)?;
             records[i] = (range.start, range.end);
-            let byte = self.records.start + (range.start * p.record_bits() / 8) as usize;
+            let byte = self.records.start + (range.start * record_bits / 8) as usize;
             prefetch(base.wrapping_add(byte));
             prefetch(base.wrapping_add(byte + 63));
         }
@@ -575,18 +576,38 @@ impl<D: AsRef<[u8]>> Index<D> {
         {
             for &c in candidates {
                 let (start, end) = records[c as usize];
-                let first = self.records.start + (start * p.record_bits() / 8) as usize;
-                let last = self.records.start + (end * p.record_bits()).div_ceil(8) as usize;
+                let first = self.records.start + (start * record_bits / 8) as usize;
+                let last = self.records.start + (end * record_bits).div_ceil(8) as usize;
                 let page = first & !(PAGE as usize - 1);
                 will_need(&self.data, page, last.max(first + 1) - page);
             }
         }
-        // Stage 5: exact comparison against the stored suffixes.
+        // Stage 5: exact comparison against the stored suffixes. The first
+        // 64 suffix bits rule out nearly every non-matching record, so the
+        // rest are read only when those agree.
         let suffix_bits = p.suffix_bits();
+        let records_bytes = &self.bytes()[self.records.clone()];
+        let count_width = p.count_width;
         for &c in candidates {
             let i = c as usize;
             let wanted = keys[i].low_chunks(suffix_bits);
-            for r in records[i].0..records[i].1 {
+            let (first, end) = records[i];
+            if first >= end {
+                continue;
+            }
+            if end > p.records {
+                return Err(self.corrupt(format!("record {} out of range", end - 1)));
+            }
+            let first_byte = self.records.start + (first * record_bits / 8) as usize;
+            let last_byte = self.records.start + (end * record_bits / 8) as usize + 16;
+            self.ensure(first_byte..last_byte.min(self.records.end))?;
+            for r in first..end {
+                let at = r * record_bits + count_width as u64;
+                let lo = read_bits(records_bytes, at, suffix_bits.min(64))
+                    .ok_or_else(|| self.corrupt("record section too short"))?;
+                if lo != wanted[0] {
+                    continue;
+                }
                 let (code, suffix) = self.record_at(r)?;
                 if suffix == wanted {
                     out[i] = Some(self.decode_count(r, code)?);
@@ -597,7 +618,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn sizes_word(&self, sizes: &[u8], pos: u64, total_bits: u64) -> Result<u64> {
         if pos > total_bits {
             return Err(self.corrupt("bucket sizes run past their end"));
