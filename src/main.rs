@@ -413,6 +413,7 @@ fn prefetch_fronts_for_large_batches(indexes: &[Index<memmap2::Mmap>], files: &[
         if approx_queries != u64::MAX && approx_queries >= pages {
             index.advise_full_pass();
             let _ = index.verify_all_pages();
+            let _ = index.index_overflow_counts();
             index.advise_lookups();
         } else if approx_queries >= filter_pages {
             index.prefetch_front();
