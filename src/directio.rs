@@ -346,6 +346,9 @@ pub struct RunFileReader {
     taken: usize,
     /// File offset of the next chunk.
     offset: u64,
+    /// Most bytes the next refill reads (whole pages; see
+    /// [`RunFileReader::seek_exact`]).
+    read_len: usize,
 }
 
 impl RunFileReader {
@@ -363,6 +366,7 @@ impl RunFileReader {
             chunk: AlignedChunk::with_capacity(chunk_bytes),
             taken: 0,
             offset: 0,
+            read_len: chunk_bytes,
         }
     }
 
@@ -370,7 +374,7 @@ impl RunFileReader {
     fn refill(&mut self) -> io::Result<usize> {
         #[cfg(unix)]
         use std::os::unix::fs::FileExt;
-        let capacity = self.chunk.raw.len() - PAGE as usize;
+        let capacity = (self.chunk.raw.len() - PAGE as usize).min(self.read_len);
         let start = self.chunk.start;
         let buf = &mut self.chunk.raw[start..start + capacity];
         let n = match self.file.read_at(buf, self.offset) {
@@ -403,6 +407,15 @@ impl RunFileReader {
         self.offset = offset;
         self.chunk.len = 0;
         self.taken = 0;
+        self.read_len = usize::MAX;
+    }
+
+    /// Like [`RunFileReader::seek`], but the next read asks for `len` bytes
+    /// only (rounded up to whole pages), not a whole buffer: for chunks of
+    /// different sizes, none read twice.
+    pub fn seek_exact(&mut self, offset: u64, len: usize) {
+        self.seek(offset);
+        self.read_len = len.div_ceil(PAGE as usize).max(1) * PAGE as usize;
     }
 
     /// Marks `n` bytes of [`RunFileReader::buffered`] as handed out.
