@@ -58,9 +58,15 @@ use crate::error::{Error, Result};
 use crate::hash::{HashKind, Key};
 use crate::report::{DistinctSketch, fingerprint};
 
-/// Records per chunk, at most: 8192 spilled records are 64 pages. Smaller
-/// budgets use smaller chunks, down to [`MIN_CHUNK_RECORDS`] (8 pages).
-const CHUNK_RECORDS: usize = 8192;
+/// Records per chunk, at most: 16384 spilled records are 96 pages (384 KiB)
+/// in the compact form. Smaller budgets use smaller chunks, down to
+/// [`MIN_CHUNK_RECORDS`] (6 pages). Each chunk is read back with one direct
+/// read, and this disk reads 0.94 GB/s in 192 KiB reads against 1.2 GB/s
+/// in 384 KiB ones (`dd iflag=direct`): twice 8192 records took a 100M-record
+/// unsorted build from 9.10 s to 8.52 s (`farm-bench -n 5`, 0.94x wall,
+/// 0.99x CPU), and its peak memory from 0.80 to 0.69 GB. The default
+/// budget's share per partition (see `Sorter::plan`) allows no more.
+const CHUNK_RECORDS: usize = 16384;
 const MIN_CHUNK_RECORDS: usize = 1024;
 
 /// Partitions, at least (when the budget allows) and at most. 256
