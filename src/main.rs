@@ -427,8 +427,15 @@ fn prefetch_fronts_for_large_batches(indexes: &[Index<memmap2::Mmap>], files: &[
 fn approx_lines(path: &std::path::Path) -> Option<u64> {
     use std::io::Read;
     const SAMPLE: usize = 1 << 20;
+    // Only a regular file is sampled: reading from a pipe, a FIFO or a
+    // terminal (`<(cmd)`, `/dev/stdin`) would take its first MiB away from
+    // the check itself, and a FIFO drained here would never reopen.
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
     let file = std::fs::File::open(path).ok()?;
-    let size = file.metadata().ok()?.len();
+    let size = meta.len();
     let mut sample = Vec::with_capacity(SAMPLE);
     file.take(SAMPLE as u64).read_to_end(&mut sample).ok()?;
     let ends = memchr::memchr_iter(b'\n', &sample).count() as u64;
@@ -647,5 +654,17 @@ mod tests {
         assert!((estimate - n as f64).abs() < n as f64 * 0.01, "{estimate}");
         // Unreadable: no estimate.
         assert_eq!(approx_lines(&dir.path().join("missing.txt")), None);
+        // Not a regular file: nothing is read from it.
+        assert_eq!(approx_lines(dir.path()), None);
+        #[cfg(unix)]
+        {
+            let fifo = dir.path().join("fifo");
+            let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+            if status.is_ok_and(|s| s.success()) {
+                // Opening a FIFO to read would block with no writer: this
+                // returns at once only if it is never opened.
+                assert_eq!(approx_lines(&fifo), None);
+            }
+        }
     }
 }

@@ -48,6 +48,14 @@ fn sha1_check_all_and_found_match_the_reference() {
     assert_same_text(&stdout(&found), &stdout(&via_stdin));
     let via_dash = run(&["check", "-i", p(&index), "-"], text.as_bytes());
     assert_same_text(&stdout(&found), &stdout(&via_dash));
+    // A pipe named as a file (`/dev/stdin`, like `<(cmd)`): nothing of it
+    // may be read before the check (sizing the batch once ate its first MiB).
+    #[cfg(target_os = "linux")]
+    {
+        let via_path = run(&["check", "-i", p(&index), "/dev/stdin"], text.as_bytes());
+        assert!(via_path.status.success(), "{}", stderr(&via_path));
+        assert_same_text(&stdout(&found), &stdout(&via_path));
+    }
 }
 
 #[test]
