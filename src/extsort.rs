@@ -36,7 +36,7 @@ touched fresh.
 
 A spilled chunk holds exactly `CHUNK_RECORDS` records (or the smaller
 chunk a small budget uses), 24 bytes each when every count in it fits in
-32 bits and 32 bytes otherwise (see [`spilled_record_bytes`]), a whole
+32 bits and 32 bytes otherwise (see `spilled_record_bytes`), a whole
 number of pages either way, so every chunk is read back with one aligned
 direct read of its own length. A chunk that comes back short is an error.
 
