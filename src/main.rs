@@ -496,7 +496,7 @@ fn run_check(args: CheckArgs) -> Result<u8, Error> {
             checker.check(io::stdin().lock(), &name, &mut out, &mut report)?;
         } else {
             let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-            checker.check(f, &name, &mut out, &mut report)?;
+            checker.check_file(&f, &name, &mut out, &mut report)?;
         }
     }
     out.flush().map_err(|e| Error::io("<stdout>", e))?;

@@ -888,3 +888,24 @@ fn a_utf16_powershell_export_is_read() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_file_with_a_utf8_byte_order_mark_reads_like_one_without() {
+    // Files are read through a memory map; the mark must be skipped there
+    // as it is when the same bytes come through a pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let index = build_index(dir.path(), "nt.pwdex", HashKind::Ntlm, NT_PLANTED, 100);
+    let pw = hex(HashKind::Ntlm, "password");
+    let text = format!("{pw}\r\n{}\r\n{pw}", absent(HashKind::Ntlm, 7));
+    let marked = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
+    let input = write(dir.path(), "marked.txt", &marked);
+    let from_file = run(&["check", "--all", "-i", p(&index), p(&input)], b"");
+    let from_pipe = run(&["check", "--all", "-i", p(&index)], &marked);
+    assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+    let expected = format!(
+        "{pw}:10434004\n{}:0\n{pw}:10434004\n",
+        absent(HashKind::Ntlm, 7)
+    );
+    assert_eq!(stdout(&from_file), expected);
+    assert_eq!(stdout(&from_pipe), expected);
+}
