@@ -348,7 +348,10 @@ fn hex8_at(hex: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Parses exactly `kind.hex_len()` hex digits (either case) into a key.
-#[inline]
+///
+/// Always inlined: called, it returned the key through memory and the
+/// caller's 16-byte reload of it waited on the two 8-byte stores.
+#[inline(always)]
 pub fn parse_hex_key(kind: HashKind, hex: &[u8]) -> Option<Key> {
     if hex.len() != kind.hex_len() {
         return None;
