@@ -772,8 +772,13 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
             {
                 rest = &rest[len..];
                 res.stats.lines += 1;
-                let query = Ok(Parsed::Query(Query::hash(key)));
-                self.take(query, res.stats.lines, &mut group, &mut scratch, &mut res)?;
+                // Straight into the group: a bare hash has no extras, and
+                // passing a whole `Parsed` query to `take` copied it twice.
+                group.keys.push(key);
+                if group.is_full() {
+                    self.resolve(&group, &mut scratch, &mut res)?;
+                    group.clear();
+                }
                 continue;
             }
             let (line, tail) = match memchr::memchr(b'\n', rest) {
