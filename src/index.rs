@@ -77,6 +77,9 @@ pub struct Index<D> {
     /// Where each run of records starts in the count-overflow section, built
     /// in memory for dense batches ([`Index::index_overflow_counts`]).
     overflow_directory: OnceLock<OverflowDirectory>,
+    /// The bucket samples and sizes in one slot per 64 buckets, built in
+    /// memory for dense batches ([`Index::index_buckets`]).
+    bucket_slots: OnceLock<BucketSlots>,
 }
 
 /// An in-memory directory over the count-overflow section: for every
@@ -91,6 +94,79 @@ struct OverflowDirectory {
 
 /// Overflow entries per directory run, on average (see [`OverflowDirectory`]).
 const OVERFLOW_ENTRIES_PER_RUN: u64 = 8;
+
+/// Buckets per [`BucketSlot`].
+const SLOT_BUCKETS: u64 = 64;
+/// Largest bucket table [`Index::index_buckets`] builds: 64 MiB, the table
+/// of an index of about 150 million records.
+const MAX_SLOT_TABLE_BYTES: u64 = 64 << 20;
+
+/// 64 buckets in half a cache line: the index of their first record, then
+/// their stretch of the bucket sizes' unary code (each bucket's records as
+/// ones, then a zero; 192 bits hold 64 buckets of up to 128 records in
+/// all). A group with more records keeps `first = u64::MAX` and is looked
+/// up in the index's own sections.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct BucketSlot {
+    first: u64,
+    unary: [u64; 3],
+}
+
+/// An in-memory table of [`BucketSlot`]s, one per 64 buckets, built for
+/// dense batches: a lookup finds its bucket's records in one cache line
+/// instead of a bucket sample and one or two lines of bucket sizes.
+struct BucketSlots {
+    slots: Vec<BucketSlot>,
+}
+
+/// `n` bits (1-64) of `data` from bit `pos`, reading zeros past its end.
+fn read_bits_zero_padded(data: &[u8], pos: u64, n: u32) -> u64 {
+    let byte = (pos / 8) as usize;
+    let mut window = [0u8; 16];
+    let tail = data.get(byte..).unwrap_or_default();
+    let take = tail.len().min(16);
+    window[..take].copy_from_slice(&tail[..take]);
+    let value = (u128::from_le_bytes(window) >> (pos % 8)) as u64;
+    if n == 64 {
+        value
+    } else {
+        value & ((1 << n) - 1)
+    }
+}
+
+/// Where bucket `k` (0-63) of a slot starts among the slot's records, and
+/// how many it holds; `None` only for a slot the table would not build.
+#[inline(always)]
+fn bucket_in_slot(unary: &[u64; 3], k: u32) -> Option<(u64, u64)> {
+    // Skip k bucket ends (zeros), then count the bucket's ones.
+    let mut pos = 0u32;
+    if k > 0 {
+        let mut skip = k;
+        let mut word = 0;
+        loop {
+            let zeros = !*unary.get(word)?;
+            let n = zeros.count_ones();
+            if skip <= n {
+                pos = word as u32 * 64 + select_in_word(zeros, skip - 1) + 1;
+                break;
+            }
+            skip -= n;
+            word += 1;
+        }
+    }
+    let mut ones = 0u32;
+    let (mut word, mut shift) = ((pos / 64) as usize, pos % 64);
+    while let Some(&w) = unary.get(word) {
+        let run = (w >> shift).trailing_ones().min(64 - shift);
+        ones += run;
+        if run < 64 - shift {
+            break;
+        }
+        (word, shift) = (word + 1, 0);
+    }
+    Some(((pos - k) as u64, ones as u64))
+}
 
 /// Memory-maps `path` read-only.
 ///
@@ -214,6 +290,7 @@ impl<D: AsRef<[u8]>> Index<D> {
             will_need: None,
             cold: AtomicBool::new(false),
             overflow_directory: OnceLock::new(),
+            bucket_slots: OnceLock::new(),
             data,
             path: path.to_path_buf(),
             header,
@@ -315,6 +392,85 @@ impl<D: AsRef<[u8]>> Index<D> {
                 Ok(())
             })?;
         self.all_pages_ok.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Copies the bucket samples and sizes into an in-memory table of one
+    /// 32-byte slot per 64 buckets (about 0.4 bytes per record), so that a
+    /// lookup finds its bucket in one cache line instead of a sample and one
+    /// or two lines of sizes. Worth it for a batch that reads most of the
+    /// index anyway; see BENCHMARKS.md for the measured gain.
+    /// Does nothing for an index whose table would pass 64 MiB (about 150
+    /// million records) or that samples buckets less often than every 64.
+    pub fn index_buckets(&self) -> Result<()>
+    where
+        D: Sync,
+    {
+        use rayon::prelude::*;
+        let p = *self.params();
+        let groups = p.buckets().div_ceil(SLOT_BUCKETS);
+        if p.sample_shift > SLOT_BUCKETS.trailing_zeros()
+            || groups * size_of::<BucketSlot>() as u64 > MAX_SLOT_TABLE_BYTES
+            || self.bucket_slots.get().is_some()
+        {
+            return Ok(());
+        }
+        self.ensure(self.samples.clone())?;
+        self.ensure(self.sizes.clone())?;
+        let samples = &self.bytes()[self.samples.clone()];
+        let sizes = &self.bytes()[self.sizes.clone()];
+        // Records before the group's first bucket, from its bucket sample.
+        let sample = |g: u64| -> Result<u64> {
+            let at = ((g * SLOT_BUCKETS) >> p.sample_shift) as usize * 8;
+            match samples.get(at..at + 8) {
+                Some(b) => Ok(u64::from_le_bytes(b.try_into().unwrap())),
+                None => Err(self.corrupt("bucket samples section too short")),
+            }
+        };
+        let slot = |g: u64| -> Result<BucketSlot> {
+            let first = sample(g)?;
+            let end = if g + 1 < groups {
+                sample(g + 1)?
+            } else {
+                p.records
+            };
+            if first > end || end > p.records {
+                return Err(self.corrupt(format!("bucket sample {g} out of order")));
+            }
+            let buckets = (p.buckets() - g * SLOT_BUCKETS).min(SLOT_BUCKETS);
+            let len = end - first + buckets;
+            if len > 64 * 3 {
+                return Ok(BucketSlot {
+                    first: u64::MAX,
+                    unary: [0; 3],
+                });
+            }
+            // The group's stretch of the unary code starts after every
+            // earlier record (a one each) and bucket (a zero each).
+            let pos = first + g * SLOT_BUCKETS;
+            if (pos + len).div_ceil(8) > sizes.len() as u64 {
+                return Err(self.corrupt("bucket sizes run past their end"));
+            }
+            let mut unary = [0u64; 3];
+            for (j, word) in unary.iter_mut().enumerate() {
+                let at = j as u64 * 64;
+                if at < len {
+                    *word = read_bits_zero_padded(sizes, pos + at, (len - at).min(64) as u32);
+                }
+            }
+            // Whole buckets: as many zeros as buckets, the last bit one of them.
+            let ones: u64 = unary.iter().map(|w| w.count_ones() as u64).sum();
+            let last = unary[((len - 1) / 64) as usize] >> ((len - 1) % 64) & 1;
+            if len - ones != buckets || last != 0 {
+                return Err(self.corrupt("bucket sizes disagree with the samples"));
+            }
+            Ok(BucketSlot { first, unary })
+        };
+        let slots = (0..groups)
+            .into_par_iter()
+            .map(slot)
+            .collect::<Result<Vec<_>>>()?;
+        let _ = self.bucket_slots.set(BucketSlots { slots });
         Ok(())
     }
 
@@ -492,6 +648,21 @@ impl<D: AsRef<[u8]>> Index<D> {
         ))
     }
 
+    /// The records of `bucket`, from its slot of the in-memory bucket table;
+    /// from the index's sections for a slot too full for the table.
+    #[inline(always)]
+    fn bucket_range_in(&self, table: &BucketSlots, bucket: u64) -> Result<Range<u64>> {
+        if let Some(slot) = table.slots.get((bucket / SLOT_BUCKETS) as usize)
+            && slot.first != u64::MAX
+            && let Some((before, len)) = bucket_in_slot(&slot.unary, (bucket % SLOT_BUCKETS) as u32)
+        {
+            let start = slot.first + before;
+            return Ok(start..start + len);
+        }
+        let (pos, zeros) = self.bucket_scan_start(bucket)?;
+        self.bucket_range_from(bucket, pos, zeros)
+    }
+
     /// Second half of a bucket lookup: skips `zeros_to_skip` bucket ends from
     /// unary position `pos`, then counts the bucket's ones.
     #[inline(always)]
@@ -625,7 +796,9 @@ impl<D: AsRef<[u8]>> Index<D> {
                     * filter::BLOCK_BYTES;
             prefetch(base.wrapping_add(filter_at[i]));
         }
-        // Stage 2: filter verdicts; candidates go on to their bucket sample.
+        // Stage 2: filter verdicts; candidates go on to their bucket sample
+        // (or their slot of the in-memory bucket table, if built).
+        let slots = self.bucket_slots.get();
         let mut candidates = [0u8; LOOKUP_GROUP];
         let mut n_candidates = 0;
         let mut bucket = [0u64; LOOKUP_GROUP];
@@ -636,8 +809,19 @@ impl<D: AsRef<[u8]>> Index<D> {
             let block: &[u8; filter::BLOCK_BYTES] = self.bytes()[range].try_into().unwrap();
             if filter::block_contains(block, &keys[i]) {
                 bucket[i] = keys[i].top_bits(p.kind, p.bucket_bits);
-                let group = bucket[i] >> p.sample_shift;
-                prefetch(base.wrapping_add(self.samples.start + group as usize * 8));
+                match slots {
+                    Some(table) => prefetch(
+                        table
+                            .slots
+                            .as_ptr()
+                            .wrapping_add((bucket[i] / SLOT_BUCKETS) as usize)
+                            as *const u8,
+                    ),
+                    None => {
+                        let group = bucket[i] >> p.sample_shift;
+                        prefetch(base.wrapping_add(self.samples.start + group as usize * 8));
+                    }
+                }
                 candidates[n_candidates] = i as u8;
                 n_candidates += 1;
             }
@@ -645,19 +829,24 @@ impl<D: AsRef<[u8]>> Index<D> {
         let candidates = &candidates[..n_candidates];
         // Stage 3: samples; prefetch the unary words the scan will read.
         let mut scan = [(0u64, 0u64); LOOKUP_GROUP];
-        for &c in candidates {
-            let i = c as usize;
-            scan[i] = self.bucket_scan_start(bucket[i])?;
-            let byte = self.sizes.start + (scan[i].0 / 8) as usize;
-            prefetch(base.wrapping_add(byte));
-            prefetch(base.wrapping_add(byte + 64));
+        if slots.is_none() {
+            for &c in candidates {
+                let i = c as usize;
+                scan[i] = self.bucket_scan_start(bucket[i])?;
+                let byte = self.sizes.start + (scan[i].0 / 8) as usize;
+                prefetch(base.wrapping_add(byte));
+                prefetch(base.wrapping_add(byte + 64));
+            }
         }
         // Stage 4: bucket ranges; prefetch the first record of each.
         let record_bits = p.record_bits();
         let mut records = [(0u64, 0u64); LOOKUP_GROUP];
         for &c in candidates {
             let i = c as usize;
-            let range = self.bucket_range_from(bucket[i], scan[i].0, scan[i].1)?;
+            let range = match slots {
+                Some(table) => self.bucket_range_in(table, bucket[i])?,
+                None => self.bucket_range_from(bucket[i], scan[i].0, scan[i].1)?,
+            };
             records[i] = (range.start, range.end);
             let byte = self.records.start + (range.start * record_bits / 8) as usize;
             prefetch(base.wrapping_add(byte));
@@ -1024,6 +1213,44 @@ static SELECT_IN_BYTE: [[u8; 8]; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_are_found_in_a_slot_as_by_a_naive_decoder() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..3000 {
+            // 64 buckets, up to 128 records in all, bunched in some rounds.
+            let budget = next(129);
+            let mut sizes = [0u64; 64];
+            for _ in 0..budget {
+                let b = if round % 3 == 0 { next(4) } else { next(64) };
+                sizes[b as usize] += 1;
+            }
+            let mut unary = [0u64; 3];
+            let mut pos = 0;
+            for &n in &sizes {
+                for _ in 0..n {
+                    unary[pos / 64] |= 1 << (pos % 64);
+                    pos += 1;
+                }
+                pos += 1; // the bucket's closing zero
+            }
+            let mut before = 0;
+            for (k, &n) in sizes.iter().enumerate() {
+                assert_eq!(
+                    bucket_in_slot(&unary, k as u32),
+                    Some((before, n)),
+                    "{sizes:?}"
+                );
+                before += n;
+            }
+        }
+    }
 
     #[test]
     fn select_matches_a_naive_scan() {

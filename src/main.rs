@@ -410,6 +410,7 @@ fn prefetch_fronts_for_large_batches(indexes: &[Index<memmap2::Mmap>], files: &[
             index.advise_full_pass();
             let _ = index.verify_all_pages();
             let _ = index.index_overflow_counts();
+            let _ = index.index_buckets();
             index.advise_lookups();
         } else if approx_queries >= filter_pages {
             index.prefetch_front();

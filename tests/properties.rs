@@ -56,11 +56,14 @@ fn check_against_reference(kind: HashKind, corpus: &Corpus, opts: &BuildOptions,
         let near = Key::from_limbs(hi, mid, lo ^ 1);
         assert_eq!(index.get(&near).unwrap(), corpus.get(&near).copied());
     }
-    // With the in-memory directory over the overflow counts (built for
-    // dense batches), batch lookups still give every count exactly.
+    // With the in-memory directory over the overflow counts and the
+    // in-memory bucket table (both built for dense batches), batch lookups
+    // still give every count exactly, and nothing for absent hashes.
     index.verify_all_pages().unwrap();
     index.index_overflow_counts().unwrap();
-    let keys: Vec<Key> = corpus.keys().copied().collect();
+    index.index_buckets().unwrap();
+    let mut keys: Vec<Key> = corpus.keys().copied().collect();
+    keys.extend(queries(kind, corpus, 300, seed ^ 1));
     let mut counts = vec![None; keys.len()];
     index.get_many(&keys, &mut counts).unwrap();
     for (k, c) in keys.iter().zip(&counts) {
