@@ -341,10 +341,13 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
         if !mappable || matches!(self.opts.input, InputFormat::Csv) {
             return self.check(input, name, out, on_malformed);
         }
-        // SAFETY: the map is only read. As with the index (and as ripgrep
-        // does for the files it searches), a file truncated by another
-        // process while it is being checked would end the process with
-        // SIGBUS; a file changed in place gives the queries it then holds.
+        // SAFETY: the map is only read, and pwdex never writes to its input.
+        // Another process may: as with the index (and as ripgrep accepts
+        // for the files it searches), a file truncated while it is being
+        // checked ends the process with SIGBUS, and bytes changed under the
+        // map break the promise of a `&[u8]` that they stay put (formally
+        // undefined behaviour; in practice the queries read are a mix of
+        // old and new lines). `--no-mmap` reads such files with `read`.
         let map = match unsafe { memmap2::Mmap::map(input) } {
             Ok(map) => map,
             Err(_) => return self.check(input, name, out, on_malformed),
@@ -357,6 +360,7 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
         let source = MappedBlocks {
             map: &map,
             pos: skip,
+            page: page_size(),
         };
         self.run_input(out, |checker, out, file| {
             let format = checker.opts.input;
@@ -1040,6 +1044,19 @@ struct MappedBlocks<'m> {
     map: &'m memmap2::Mmap,
     /// Where the next block starts.
     pos: usize,
+    /// The system's page size: the unit `madvise` works in.
+    page: usize,
+}
+
+/// The system's memory page size (4 KiB on x86-64; 16 or 64 KiB on some
+/// ARM and POWER systems).
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system constant; it has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|&s| s.is_power_of_two())
+        .unwrap_or(4096)
 }
 
 impl<'m> MappedBlocks<'m> {
@@ -1048,12 +1065,9 @@ impl<'m> MappedBlocks<'m> {
     /// out blocks, so that the lookup threads take no page faults on them.
     fn populate(&self, block: &[u8]) {
         let offset = block.as_ptr() as usize - self.map.as_ptr() as usize;
-        let page = offset & !(4095);
-        let _ = self.map.advise_range(
-            memmap2::Advice::PopulateRead,
-            page,
-            offset + block.len() - page,
-        );
+        let _ = self
+            .map
+            .advise_range(memmap2::Advice::PopulateRead, offset, block.len());
     }
 }
 
@@ -1064,8 +1078,8 @@ impl MappedBlocks<'_> {
     /// its input, a 10 GB hash list making a 10 GB resident set.
     fn release(&self, spent: &[u8]) {
         let base = self.map.as_ptr() as usize;
-        let start = (spent.as_ptr() as usize - base).next_multiple_of(4096);
-        let end = (spent.as_ptr() as usize - base + spent.len()) & !4095;
+        let start = (spent.as_ptr() as usize - base).next_multiple_of(self.page);
+        let end = (spent.as_ptr() as usize - base + spent.len()) & !(self.page - 1);
         if end > start {
             // SAFETY: the map is a shared, read-only map of a file, and no
             // reference into `start..end` outlives this call: `spent` is the
@@ -1333,7 +1347,11 @@ mod tests {
             file.write_all(text).unwrap();
             // SAFETY: a private temporary file, not changed while mapped.
             let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
-            let mapped = cut(MappedBlocks { map: &map, pos: 0 });
+            let mapped = cut(MappedBlocks {
+                map: &map,
+                pos: 0,
+                page: page_size(),
+            });
             let read = cut(BlockReader::new(Trickle {
                 data: text,
                 step: 1 << 20,

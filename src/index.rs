@@ -98,7 +98,9 @@ const OVERFLOW_ENTRIES_PER_RUN: u64 = 8;
 /// Buckets per [`BucketSlot`].
 const SLOT_BUCKETS: u64 = 64;
 /// Largest bucket table [`Index::index_buckets`] builds: 64 MiB, the table
-/// of an index of about 150 million records.
+/// of 2^27 buckets. The default layout has one bucket for every one or two
+/// records, so indexes of up to about 250 million records get the table;
+/// the full Pwned Passwords corpus (2^30 or more buckets) never does.
 const MAX_SLOT_TABLE_BYTES: u64 = 64 << 20;
 
 /// 64 buckets in half a cache line: the index of their first record, then
@@ -396,11 +398,12 @@ impl<D: AsRef<[u8]>> Index<D> {
     }
 
     /// Copies the bucket samples and sizes into an in-memory table of one
-    /// 32-byte slot per 64 buckets (about 0.4 bytes per record), so that a
-    /// lookup finds its bucket in one cache line instead of a sample and one
-    /// or two lines of sizes. Worth it for a batch that reads most of the
-    /// index anyway; see BENCHMARKS.md for the measured gain.
-    /// Does nothing for an index whose table would pass 64 MiB (about 150
+    /// 32-byte slot per 64 buckets (0.25-0.5 bytes per record with the
+    /// default layout), so that a lookup finds its bucket in one cache line
+    /// instead of a sample and one or two lines of sizes. Worth it for a
+    /// batch that reads most of the index anyway; see BENCHMARKS.md for the
+    /// measured gain. Does nothing for an index whose table would pass
+    /// [`MAX_SLOT_TABLE_BYTES`] (64 MiB: more than 2^27 buckets, about 250
     /// million records) or that samples buckets less often than every 64.
     pub fn index_buckets(&self) -> Result<()>
     where
@@ -1250,6 +1253,129 @@ mod tests {
                 before += n;
             }
         }
+    }
+
+    /// Small indexes of every shape the table must handle, each bucket
+    /// looked up through the table and through the sections. (After a test
+    /// written in review.)
+    #[test]
+    fn the_bucket_table_agrees_with_the_sections() {
+        use crate::hash::{HashKind, parse_hex_key};
+        use crate::writer::{IndexWriter, Layout};
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut fallbacks = 0;
+        for round in 0..300u64 {
+            let kind = if round % 2 == 0 {
+                HashKind::Ntlm
+            } else {
+                HashKind::Sha1
+            };
+            let bucket_bits = (rnd() % 12) as u32;
+            let sample_shift = if round % 5 == 0 {
+                6
+            } else {
+                (rnd() % 9) as u32
+            };
+            let buckets = 1u64 << bucket_bits;
+            let groups = buckets.div_ceil(SLOT_BUCKETS);
+            // Empty, tiny, dense, and groups of 128 or 129 records (the
+            // most a slot holds, and one past it).
+            let wanted = match round % 6 {
+                0 => rnd() % (buckets * 4 + 2),
+                1 => rnd() % 3,
+                2 => groups * 128,
+                3 => groups * 129,
+                _ => buckets * 2 + rnd() % 3,
+            };
+            let mut hexes = std::collections::BTreeSet::new();
+            for _ in 0..wanted * 10 {
+                if hexes.len() as u64 == wanted {
+                    break;
+                }
+                // Records bunched at a group's first and last buckets too.
+                let bucket = match rnd() % 4 {
+                    0 => (rnd() % groups) * 64,
+                    1 => ((rnd() % groups) * 64 + 63).min(buckets - 1),
+                    _ => rnd() % buckets,
+                };
+                let r = ((rnd() as u128) << 64) | rnd() as u128;
+                let top = match bucket_bits {
+                    0 => r,
+                    b => ((bucket as u128) << (128 - b)) | (r >> b),
+                };
+                hexes.insert(match kind {
+                    HashKind::Ntlm => format!("{top:032X}"),
+                    HashKind::Sha1 => format!("{top:032X}{:08X}", rnd() as u32),
+                });
+            }
+            let path = dir.path().join(format!("i{round}.pwdex"));
+            let layout = Layout {
+                kind,
+                bucket_bits,
+                sample_shift,
+                count_width: 1 + (rnd() % 3) as u32,
+                // A filter letting half of the absent keys through, so that
+                // they reach the table too.
+                filter_blocks: crate::filter::blocks_for(hexes.len() as u64, 0.5),
+                fpp: 0.5,
+            };
+            let mut writer = IndexWriter::create(&path, layout).unwrap();
+            let mut expected = std::collections::HashMap::new();
+            for hex in &hexes {
+                let key = parse_hex_key(kind, hex.as_bytes()).unwrap();
+                let count = 1 + rnd() % 20;
+                writer.push(key, count).unwrap();
+                expected.insert(key, count);
+            }
+            writer.finish(&serde_json::json!({})).unwrap();
+            let index = Index::open(&path).unwrap();
+            index.verify_all_pages().unwrap();
+            index.index_buckets().unwrap();
+            let Some(table) = index.bucket_slots.get() else {
+                assert!(
+                    sample_shift > 6,
+                    "no table: {bucket_bits} bits, shift {sample_shift}"
+                );
+                continue;
+            };
+            assert_eq!(table.slots.len() as u64, groups);
+            for (g, slot) in table.slots.iter().enumerate() {
+                let g = g as u64;
+                let first = index.bucket_records(g * 64).unwrap().start;
+                let last = index
+                    .bucket_records(((g + 1) * 64).min(buckets) - 1)
+                    .unwrap()
+                    .end;
+                let buckets_here = (buckets - g * 64).min(64);
+                assert_eq!(slot.first == u64::MAX, last - first + buckets_here > 192);
+                fallbacks += (slot.first == u64::MAX) as u32;
+            }
+            for b in 0..buckets {
+                assert_eq!(
+                    index.bucket_range_in(table, b).unwrap(),
+                    index.bucket_records(b).unwrap(),
+                    "round {round}: {bucket_bits} bits, shift {sample_shift}, bucket {b}"
+                );
+            }
+            let mut keys: Vec<Key> = expected.keys().copied().collect();
+            for _ in 0..200 {
+                let hex = format!("{:016X}{:016X}{:08X}", rnd(), rnd(), rnd() as u32);
+                keys.push(parse_hex_key(kind, &hex.as_bytes()[..kind.hex_len()]).unwrap());
+            }
+            let mut counts = vec![None; keys.len()];
+            index.get_many(&keys, &mut counts).unwrap();
+            for (key, count) in keys.iter().zip(&counts) {
+                assert_eq!(*count, expected.get(key).copied(), "round {round}");
+            }
+        }
+        assert!(fallbacks > 0, "no group too full for its slot was made");
     }
 
     #[test]

@@ -244,6 +244,11 @@ struct CheckArgs {
     /// No summary on stderr (malformed lines are still reported).
     #[arg(short, long)]
     quiet: bool,
+    /// Read input files with read() instead of memory-mapping them: for a
+    /// file another program may shorten or still be writing during the
+    /// check (a mapped file that shrinks ends the check with SIGBUS).
+    #[arg(long)]
+    no_mmap: bool,
     /// How many malformed lines to report individually.
     #[arg(long, default_value_t = 20)]
     max_errors: u64,
@@ -497,7 +502,11 @@ fn run_check(args: CheckArgs) -> Result<u8, Error> {
             checker.check(io::stdin().lock(), &name, &mut out, &mut report)?;
         } else {
             let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-            checker.check_file(&f, &name, &mut out, &mut report)?;
+            if args.no_mmap {
+                checker.check(f, &name, &mut out, &mut report)?;
+            } else {
+                checker.check_file(&f, &name, &mut out, &mut report)?;
+            }
         }
     }
     out.flush().map_err(|e| Error::io("<stdout>", e))?;

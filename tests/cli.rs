@@ -42,6 +42,11 @@ fn sha1_check_all_and_found_match_the_reference() {
     let summary = stderr(&found);
     assert!(summary.contains("checked 5000 hashes"), "{summary}");
 
+    // Read with read() instead of through a memory map: the same answer.
+    let unmapped = run(&["check", "--no-mmap", "-i", p(&index), p(&qfile)], b"");
+    assert!(unmapped.status.success(), "{}", stderr(&unmapped));
+    assert_same_text(&stdout(&found), &stdout(&unmapped));
+
     // Stdin, implicit and as `-`, gives the same answer.
     let text = query_text(kind, &qs);
     let via_stdin = run(&["check", "-i", p(&index)], text.as_bytes());
