@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the hot paths: query parsing, the filter
-//! probe, the bucket search, whole lookups (present and absent), and the
-//! batch engine end to end in memory (parse + lookup + output formatting).
+//! probe, the bucket search, whole lookups (present and absent; also through
+//! the in-memory bucket table dense batches build), output formatting, and
+//! the batch engine end to end in memory (parse + lookup + formatting).
 //!
 //! Run: `cargo bench --bench hot_paths` (add `-- --quick` for a fast pass).
 
@@ -10,6 +11,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pwdex::batch::{OutputMode, check_stream};
 use pwdex::build::{BuildOptions, build};
 use pwdex::parse::parse_query_line;
+use pwdex::queries::Query;
+use pwdex::report::{OutputFormat, RecordWriter, Verdict};
 use pwdex::{HashKind, Index, Key};
 
 const RECORDS: usize = 2_000_000;
@@ -134,6 +137,15 @@ fn benches(c: &mut Criterion) {
     g.bench_function("get_many_absent", |b| {
         b.iter(|| f.index.get_many(&f.absent, &mut out).unwrap())
     });
+    // Through the in-memory bucket table a dense batch builds (a second
+    // index over the same file, so the plain runs above stay plain).
+    let dense = Index::open(f.index.path()).unwrap();
+    dense.verify_all_pages().unwrap();
+    dense.index_overflow_counts().unwrap();
+    dense.index_buckets().unwrap();
+    g.bench_function("get_many_present_bucket_table", |b| {
+        b.iter(|| dense.get_many(&f.present, &mut out).unwrap())
+    });
     g.bench_function("get_one_by_one_present", |b| {
         b.iter(|| {
             for k in &f.present {
@@ -141,6 +153,34 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("format");
+    g.throughput(Throughput::Elements(QUERIES as u64));
+    let names = vec!["bench".to_string()];
+    let mut sink = Vec::with_capacity(QUERIES * 64);
+    for (name, format) in [
+        ("text", OutputFormat::Text),
+        ("csv", OutputFormat::Csv),
+        ("jsonl", OutputFormat::Jsonl),
+    ] {
+        let writer = RecordWriter::new(format, kind, &names, false);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                sink.clear();
+                for (i, k) in f.present.iter().enumerate() {
+                    let count = Some(1 + (i as u64 * 2_654_435_761) % 100_000);
+                    let verdict = Verdict {
+                        count,
+                        index: 0,
+                        found: true,
+                    };
+                    writer.write(&mut sink, &Query::hash(*k), verdict);
+                }
+                black_box(sink.len())
+            })
+        });
+    }
     g.finish();
 
     let mut g = c.benchmark_group("batch");
