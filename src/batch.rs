@@ -1059,7 +1059,7 @@ fn page_size() -> usize {
         .unwrap_or(4096)
 }
 
-impl<'m> MappedBlocks<'m> {
+impl MappedBlocks<'_> {
     /// Asks the kernel to map the pages of `block` now (`MADV_POPULATE_READ`,
     /// Linux 5.14 and later; ignored elsewhere), on the thread that hands
     /// out blocks, so that the lookup threads take no page faults on them.
@@ -1069,9 +1069,7 @@ impl<'m> MappedBlocks<'m> {
             .map
             .advise_range(memmap2::Advice::PopulateRead, offset, block.len());
     }
-}
 
-impl MappedBlocks<'_> {
     /// Drops the pages that lie wholly inside the spent block `spent` from
     /// this process's page tables (`MADV_DONTNEED`). They stay in the page
     /// cache; without this a check's resident memory grew by the size of

@@ -12,6 +12,12 @@ has had every stored bit of its hash compared. A lookup goes
 filter block → bucket sample → bucket sizes → records, one cache line each
 in the common case, and never a search over the whole file.
 
+For a batch that reads most of the index anyway, two small in-memory tables
+can be built from it first ([`Index::index_overflow_counts`],
+[`Index::index_buckets`]): a directory over the count-overflow section, and
+the bucket samples and sizes in one 32-byte slot per 64 buckets. Both are
+copies of verified sections, so answers are the same with or without them.
+
 Integrity on the fly: every page a lookup reads is checked against its
 xxh3 page checksum the first time it is touched (a bit per page remembers
 it), so bit rot in a touched page becomes an error, never a wrong answer.
@@ -120,21 +126,6 @@ struct BucketSlot {
 /// instead of a bucket sample and one or two lines of bucket sizes.
 struct BucketSlots {
     slots: Vec<BucketSlot>,
-}
-
-/// `n` bits (1-64) of `data` from bit `pos`, reading zeros past its end.
-fn read_bits_zero_padded(data: &[u8], pos: u64, n: u32) -> u64 {
-    let byte = (pos / 8) as usize;
-    let mut window = [0u8; 16];
-    let tail = data.get(byte..).unwrap_or_default();
-    let take = tail.len().min(16);
-    window[..take].copy_from_slice(&tail[..take]);
-    let value = (u128::from_le_bytes(window) >> (pos % 8)) as u64;
-    if n == 64 {
-        value
-    } else {
-        value & ((1 << n) - 1)
-    }
 }
 
 /// Where bucket `k` (0-63) of a slot starts among the slot's records, and
@@ -451,14 +442,12 @@ impl<D: AsRef<[u8]>> Index<D> {
             // The group's stretch of the unary code starts after every
             // earlier record (a one each) and bucket (a zero each).
             let pos = first + g * SLOT_BUCKETS;
-            if (pos + len).div_ceil(8) > sizes.len() as u64 {
-                return Err(self.corrupt("bucket sizes run past their end"));
-            }
             let mut unary = [0u64; 3];
             for (j, word) in unary.iter_mut().enumerate() {
                 let at = j as u64 * 64;
                 if at < len {
-                    *word = read_bits_zero_padded(sizes, pos + at, (len - at).min(64) as u32);
+                    *word = read_bits(sizes, pos + at, (len - at).min(64) as u32)
+                        .ok_or_else(|| self.corrupt("bucket sizes run past their end"))?;
                 }
             }
             // Whole buckets: as many zeros as buckets, the last bit one of them.
