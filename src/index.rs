@@ -163,7 +163,8 @@ fn bucket_in_slot(unary: &[u64; 3], k: u32) -> Option<(u64, u64)> {
 
 /// Memory-maps `path` read-only.
 ///
-/// This is the only place pwdex maps a file.
+/// This is the only place pwdex maps an index; the other map is of a query
+/// file, in [`crate::batch::Checker::check_file`].
 pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     // SAFETY: the map is read-only and pwdex never writes to an index after
