@@ -395,7 +395,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     /// instead of a sample and one or two lines of sizes. Worth it for a
     /// batch that reads most of the index anyway; see BENCHMARKS.md for the
     /// measured gain. Does nothing for an index whose table would pass
-    /// [`MAX_SLOT_TABLE_BYTES`] (64 MiB: more than 2^27 buckets, about 250
+    /// 64 MiB (more than 2^27 buckets, about 250
     /// million records) or that samples buckets less often than every 64.
     pub fn index_buckets(&self) -> Result<()>
     where
