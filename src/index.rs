@@ -1184,26 +1184,38 @@ fn hash_order(kind: HashKind, keys: &[Key]) -> Vec<u32> {
 }
 
 /// Position (0..64) of the `rank`-th (0-based) set bit of `word`, which must
-/// have more than `rank` set bits.
+/// have more than `rank` set bits (63 if it has not).
+///
+/// Branch-free broadword select: the byte holding the bit is found from the
+/// running byte counts, compared with `rank` in all eight bytes at once, and
+/// the bit within it from a table. The baseline x86-64 target has no
+/// `popcnt`, so the byte loop this replaces (a byte count per step, and an
+/// exit branch the predictor could not learn) cost about 70 instructions a
+/// call; this is about 25 (callgrind, in the bench in the commit message).
 #[inline]
 pub fn select_in_word(word: u64, rank: u32) -> u32 {
-    let mut rank = rank;
-    let mut base = 0;
-    let mut w = word;
-    // Skip whole bytes with popcount, then finish with a byte table.
-    loop {
-        let byte = (w & 0xFF) as u8;
-        let c = byte.count_ones();
-        if rank < c {
-            return base + SELECT_IN_BYTE[byte as usize][rank as usize] as u32;
-        }
-        rank -= c;
-        base += 8;
-        w >>= 8;
-        if base >= 64 {
-            return 63;
-        }
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Set bits per byte, then byte i of `running` = set bits in bytes 0..=i
+    // (at most 64, so no byte overflows).
+    let mut bytes = word - ((word >> 1) & 0x5555_5555_5555_5555);
+    bytes = (bytes & 0x3333_3333_3333_3333) + ((bytes >> 2) & 0x3333_3333_3333_3333);
+    bytes = (bytes + (bytes >> 4)) & 0x0F0F_0F0F_0F0F_0F0F;
+    let running = bytes.wrapping_mul(ONES);
+    // High bit of byte i set where running_i <= rank (both below 128, so
+    // the subtraction does not borrow across bytes); running counts only
+    // grow, so those bytes are the ones before the bit's byte.
+    let rank_bytes = (rank.min(127) as u64).wrapping_mul(ONES);
+    let before = ((rank_bytes | HIGHS) - running) & HIGHS;
+    let byte = ((before >> 7).wrapping_mul(ONES) >> 56) as u32;
+    if byte >= 8 {
+        return 63;
     }
+    let shift = byte * 8;
+    // Set bits in the bytes before the bit's byte.
+    let skipped = ((running << 8) >> shift) as u32 & 0xFF;
+    let in_byte = ((word >> shift) & 0xFF) as usize;
+    shift + SELECT_IN_BYTE[in_byte][(rank - skipped) as usize & 7] as u32
 }
 
 /// `SELECT_IN_BYTE[b][r]`: position of the `r`-th set bit of byte `b`.
@@ -1400,6 +1412,26 @@ mod tests {
             let ones: Vec<u32> = (0..64).filter(|b| x & (1 << b) != 0).collect();
             for (r, &pos) in ones.iter().enumerate() {
                 assert_eq!(select_in_word(x, r as u32), pos);
+            }
+        }
+        // Full and sparse words, and ranks past the last set bit.
+        let mut words = vec![
+            u64::MAX,
+            0,
+            1,
+            1 << 63,
+            0xFF00_0000_0000_00FF,
+            u64::MAX << 1,
+        ];
+        words.extend((0..64).map(|b| 1u64 << b));
+        words.extend((0..64).map(|b| u64::MAX >> b));
+        for w in words {
+            let ones: Vec<u32> = (0..64).filter(|b| w & (1 << b) != 0).collect();
+            for (r, &pos) in ones.iter().enumerate() {
+                assert_eq!(select_in_word(w, r as u32), pos, "word {w:#x} rank {r}");
+            }
+            for r in [ones.len() as u32, 64, 200, u32::MAX] {
+                assert_eq!(select_in_word(w, r), 63, "word {w:#x} rank {r}");
             }
         }
     }
