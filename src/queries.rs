@@ -582,8 +582,37 @@ pub fn parse_pwdump_line<'a>(
         return Ok(Parsed::Skipped(SkipKind::CachedLogon));
     }
     // The machine account from the LSA secrets: `DOMAIN\NAME$:LM:NT:::`.
+    // Without the `$` it is an account line that lost its RID: skipping it
+    // would leave its NT hash unchecked.
     if n == 6 && is_hex32(f[1]) && is_hex32(f[2]) && f[3..6].iter().all(|x| x.is_empty()) {
-        return Ok(Parsed::Skipped(SkipKind::Secret));
+        if user.ends_with(b"$") {
+            return Ok(Parsed::Skipped(SkipKind::Secret));
+        }
+        return Err(format!(
+            "account line of {:?} has no RID: expected user:RID:LMHASH:NTHASH:::",
+            truncate_for_message(user)
+        ));
+    }
+    // The shape of an account line, NT hash and all, with a damaged RID or
+    // LM field. Such a line must not fall through to the rules below, which
+    // skip `DOMAIN\user:…` lines as cleartext secrets: its NT hash would go
+    // unchecked.
+    if n == 7 && is_hex32(f[3]) && f[4].is_empty() && f[5].is_empty() {
+        let damage = if !is_rid(f[1]) {
+            format!(
+                "its RID {:?} is not a number",
+                String::from_utf8_lossy(&f[1][..f[1].len().min(20)])
+            )
+        } else {
+            format!(
+                "its LM hash field is not 32 hex digits ({} characters)",
+                f[2].len()
+            )
+        };
+        return Err(format!(
+            "account line of {:?} is damaged: {damage}; expected user:RID:LMHASH:NTHASH:::",
+            truncate_for_message(user)
+        ));
     }
     if n == 1 {
         if is_hex_dump(t) {
@@ -1215,6 +1244,46 @@ mod tests {
         assert!(e.contains("after ':::'"), "{e}");
         // A bare hash is not a pwdump line.
         assert!(pw(NT).is_err());
+    }
+
+    #[test]
+    fn damaged_account_lines_are_malformed_not_skipped() {
+        // Each carries an NT hash: skipped as a secret or cleartext line
+        // (they have a `\`, `@` or no RID), the hash went unchecked.
+        let lm31 = &LM[..31];
+        let cases = [
+            (format!("CORP\\bob:1105:{lm31}:{NT}:::"), "LM hash field"),
+            (format!("CORP\\erin:11O9:{LM}:{NT}:::"), "RID \"11O9\""),
+            (
+                format!("CORP\\hank:1112:{LM}X:{NT}:::  (status=Enabled)"),
+                "LM hash field",
+            ),
+            (
+                format!("alice@corp.local:1113:NOPASS:{NT}:::"),
+                "LM hash field",
+            ),
+            (format!("alice:{LM}:{NT}:::"), "no RID"),
+            (format!("CORP\\alice:{LM}:{NT}:::"), "no RID"),
+        ];
+        for section in [
+            DumpSection::Hashes,
+            DumpSection::Secrets,
+            DumpSection::Cleartext,
+        ] {
+            for (line, what) in &cases {
+                let mut s = section;
+                let e = parse_pwdump_line(line.as_bytes(), &mut s).unwrap_err();
+                assert!(
+                    e.contains(what) && e.contains("account line"),
+                    "{line}: {e}"
+                );
+            }
+        }
+        // The machine account of the LSA secrets still is a secret.
+        assert_eq!(
+            skipped(&format!("CORP\\DC01$:{LM}:{NT}:::")),
+            SkipKind::Secret
+        );
     }
 
     #[test]
