@@ -523,7 +523,7 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(input);
+            .from_reader(LineCounter::new(input));
         let mut header = csv::ByteRecord::new();
         if !reader.read_byte_record(&mut header).map_err(csv_error)? {
             return Ok(()); // empty input
@@ -531,12 +531,9 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
         file.lines += 1;
         let fields: Vec<&[u8]> = header.iter().collect();
         let layout = CsvLayout::from_header(&fields, &self.opts.csv, name)?;
-        // csv-core does not count line breaks inside quoted fields in its
-        // line numbers; add those seen so far, so messages name the right line.
-        let mut quoted_breaks = line_breaks(&header);
         let mut eof = false;
         while !eof {
-            let mut records: Vec<csv::ByteRecord> = Vec::new();
+            let mut records: Vec<CsvRecord> = Vec::new();
             let mut bytes = 0;
             while records.len() < CSV_RECORDS && bytes < BLOCK_BYTES {
                 let mut record = csv::ByteRecord::new();
@@ -545,14 +542,23 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
                     break;
                 }
                 bytes += record.as_slice().len() + record.len();
-                if quoted_breaks > 0
-                    && let Some(mut pos) = record.position().cloned()
-                {
-                    pos.set_line(pos.line() + quoted_breaks);
+                // Line numbers from the line ends read before the record and
+                // before the next one: csv-core's own count misses a quoted
+                // field's line breaks and is one off after a CRLF.
+                let start = record.position().map_or(0, |p| p.byte());
+                let next = reader.position().byte();
+                let counter = reader.get_mut();
+                let first_line = counter.line_starting_at(start);
+                let last_line = counter.line_of_byte(next.saturating_sub(1)).max(first_line);
+                if let Some(mut pos) = record.position().cloned() {
+                    pos.set_line(first_line);
                     record.set_position(Some(pos));
                 }
-                quoted_breaks += line_breaks(&record);
-                records.push(record);
+                records.push(CsvRecord {
+                    record,
+                    first_line,
+                    last_line,
+                });
             }
             let engine = self.engine();
             let results: Vec<Result<SliceResult>> = records
@@ -568,9 +574,79 @@ impl<'i, D: AsRef<[u8]> + Sync> Checker<'i, D> {
     }
 }
 
-/// Line breaks inside the fields of a CSV record (only quoted fields hold any).
-fn line_breaks(record: &csv::ByteRecord) -> u64 {
-    memchr::memchr_iter(b'\n', record.as_slice()).count() as u64
+/// A CSV record and the lines it was read from (1-based, inclusive).
+struct CsvRecord {
+    record: csv::ByteRecord,
+    first_line: u64,
+    last_line: u64,
+}
+
+/// Passes a CSV input through, noting where its lines end (at `\n`, and at
+/// a `\r` not followed by one, as CSV's record ends go), so that a record
+/// can be given its lines from byte offsets. Offsets are asked for in
+/// increasing order and only the line ends the CSV reader has buffered but
+/// not yet handed out are kept.
+struct LineCounter<R> {
+    inner: R,
+    offset: u64,
+    ends: std::collections::VecDeque<u64>,
+    /// A `\r` that ended the last read: a line end unless a `\n` follows.
+    pending_cr: Option<u64>,
+    lines_before: u64,
+}
+
+impl<R: Read> LineCounter<R> {
+    fn new(inner: R) -> Self {
+        LineCounter {
+            inner,
+            offset: 0,
+            ends: Default::default(),
+            pending_cr: None,
+            lines_before: 0,
+        }
+    }
+
+    /// The line (1-based) a record starting at byte `start` starts on. The
+    /// CSV reader ends a record at the `\r` of a `\r\n`, so the next one
+    /// can start at that `\n`: a line end at `start` is before it.
+    fn line_starting_at(&mut self, start: u64) -> u64 {
+        while self.ends.front().is_some_and(|&end| end <= start) {
+            self.ends.pop_front();
+            self.lines_before += 1;
+        }
+        self.lines_before + 1
+    }
+
+    /// The line (1-based) that the byte at `offset` is on (a line's end is
+    /// on it), for an `offset` at or after the last one asked about.
+    fn line_of_byte(&self, offset: u64) -> u64 {
+        let more = self.ends.iter().take_while(|&&end| end < offset).count();
+        self.lines_before + more as u64 + 1
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let data = &buf[..n];
+        if let Some(cr) = self.pending_cr.take()
+            && data.first() != Some(&b'\n')
+        {
+            self.ends.push_back(cr);
+        }
+        for at in memchr::memchr2_iter(b'\n', b'\r', data) {
+            let end = self.offset + at as u64;
+            if data[at] == b'\n' {
+                self.ends.push_back(end);
+            } else if at + 1 == n {
+                self.pending_cr = Some(end);
+            } else if data[at + 1] != b'\n' {
+                self.ends.push_back(end);
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 /// The parser chosen for an input.
@@ -797,25 +873,25 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
     }
 
     /// Parses, looks up and formats a chunk of CSV records.
-    fn check_records(
-        &self,
-        layout: &CsvLayout,
-        records: &[csv::ByteRecord],
-    ) -> Result<SliceResult> {
+    fn check_records(&self, layout: &CsvLayout, records: &[CsvRecord]) -> Result<SliceResult> {
         let kind = self.writer_kind();
-        let mut res = self.new_result(records.iter().map(|r| r.as_slice().len() + 8).sum());
+        let mut res = self.new_result(records.iter().map(|r| r.record.as_slice().len() + 8).sum());
         let mut scratch = Scratch::new();
         let mut group = Group::new();
-        for record in records {
+        for r in records {
             res.stats.lines += 1;
-            let line_no = record.position().map_or(0, |p| p.line());
-            self.take(
-                layout.parse(kind, record),
-                line_no,
-                &mut group,
-                &mut scratch,
-                &mut res,
-            )?;
+            let mut parsed = layout.parse(kind, &r.record);
+            if r.last_line > r.first_line
+                && let Err(reason) = &mut parsed
+            {
+                // A quote left open swallows the lines after it into one
+                // record: say how many, so that none goes unnoticed.
+                reason.push_str(&format!(
+                    " (the record runs over lines {}-{}: a quote left open?)",
+                    r.first_line, r.last_line
+                ));
+            }
+            self.take(parsed, r.first_line, &mut group, &mut scratch, &mut res)?;
         }
         if !group.keys.is_empty() {
             self.resolve(&group, &mut scratch, &mut res)?;

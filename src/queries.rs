@@ -850,8 +850,19 @@ impl CsvLayout {
                 self.value + 1
             ));
         };
+        // A line break in a field pwdex reads is a quote left open, or text
+        // that would forge extra records in the line-based outputs.
+        if memchr::memchr2(b'\n', b'\r', value).is_some() {
+            return Err(format!(
+                "the {:?} field holds a line break",
+                self.value_name
+            ));
+        }
         let account = match self.id {
             Some(i) => match fields.get(i) {
+                Some(a) if memchr::memchr2(b'\n', b'\r', a).is_some() => {
+                    return Err("the --id-column field holds a line break".into());
+                }
                 Some(a) => Some(a.trim_ascii()).filter(|a| !a.is_empty()),
                 None => {
                     return Err(format!(

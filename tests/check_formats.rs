@@ -711,6 +711,77 @@ fn several_indexes_name_the_first_that_holds_the_hash() {
 }
 
 #[test]
+fn csv_line_numbers_and_quotes_left_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = build_index(dir.path(), "nt.pwdex", HashKind::Ntlm, NT_PLANTED, 300);
+    let nt = |pw: &str| hex(HashKind::Ntlm, pw);
+    let args = |input: &PathBuf| -> Vec<String> {
+        [
+            "check",
+            "-i",
+            p(&index),
+            p(input),
+            "--column",
+            "hash",
+            "--id-column",
+            "id",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let check = |input: &PathBuf| {
+        let a = args(input);
+        run(&a.iter().map(String::as_str).collect::<Vec<_>>(), b"")
+    };
+    // Bad rows name their own lines, with CRLF, CR and LF line ends and
+    // after a quoted field over two lines.
+    for end in ["\r\n", "\r", "\n"] {
+        let text = format!(
+            "id,hash{end}a,zz{end}\"two{end}lines\",{}{end}b,yy{end}",
+            nt("password")
+        );
+        let input = write(dir.path(), "ends.csv", &text);
+        let o = check(&input);
+        assert_eq!(o.status.code(), Some(3), "{end:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        for line in [
+            "ends.csv:2: \"zz\"",
+            "ends.csv:5: \"yy\"",
+            "ends.csv:3: the --id-column",
+        ] {
+            assert!(err.contains(line), "{end:?}: {line} in {err}");
+        }
+    }
+    // A quote left open swallows the rows after it, found hashes and all:
+    // reported with the lines it covers, never silently.
+    let mut text = format!("id,hash\n\"bob,{}\n", nt("password"));
+    for i in 0..50 {
+        text.push_str(&format!("u{i},{}\n", nt("Welcome1")));
+    }
+    let input = write(dir.path(), "open.csv", &text);
+    let o = check(&input);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).contains("open.csv:2: record has 1 fields")
+            && stderr(&o).contains("runs over lines 2-52"),
+        "{}",
+        stderr(&o)
+    );
+    // A field with a line break cannot forge a HASH:COUNT line in the output.
+    let text = format!(
+        "id,hash\n\"mallory\n{}:999999\nx\",{}\n",
+        nt("password"),
+        nt("Welcome1")
+    );
+    let input = write(dir.path(), "forged.csv", &text);
+    let o = check(&input);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("forged.csv:2: the --id-column field holds a line break"));
+}
+
+#[test]
 fn csv_input_with_quoted_fields() {
     let dir = tempfile::tempdir().unwrap();
     let index = build_index(dir.path(), "nt.pwdex", HashKind::Ntlm, NT_PLANTED, 300);
