@@ -701,7 +701,8 @@ pub fn parse_plain_line(kind: HashKind, line: &[u8]) -> Result<Parsed<'_>, Strin
 pub fn plaintext_query(kind: HashKind, password: &[u8]) -> Result<Query<'_>, String> {
     if std::str::from_utf8(password).is_err() {
         return Err(format!(
-            "plaintext is not valid UTF-8 ({} bytes, not shown)",
+            "plaintext is not valid UTF-8, or holds an unpaired UTF-16 surrogate ({} bytes, \
+             not shown)",
             password.len()
         ));
     }
@@ -945,7 +946,20 @@ pub fn decode_input<'r, R: std::io::Read + 'r>(
     })
 }
 
-/// A reader that decodes UTF-16 to UTF-8 (unpaired surrogates become U+FFFD).
+/// An unpaired UTF-16 surrogate as the three bytes UTF-8 would give its
+/// code point (as WTF-8 does): invalid UTF-8, so a plaintext holding one is
+/// reported as malformed. As U+FFFD it was hashed as another password.
+fn unpaired_surrogate(unit: u16) -> [u8; 3] {
+    [
+        0xED,
+        0x80 | ((unit >> 6) & 0x3F) as u8,
+        0x80 | (unit & 0x3F) as u8,
+    ]
+}
+
+/// A reader that decodes UTF-16 to UTF-8. Unpaired surrogates and a lone
+/// last byte are kept as bytes that are not UTF-8 (see
+/// [`unpaired_surrogate`]), never replaced by U+FFFD.
 pub struct Utf16Decoder<R> {
     inner: R,
     big_endian: bool,
@@ -1007,17 +1021,18 @@ impl<R: std::io::Read> Utf16Decoder<R> {
             self.raw.drain(..consumed);
             let mut utf8 = [0u8; 4];
             for c in char::decode_utf16(units) {
-                let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-                self.out
-                    .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                match c {
+                    Ok(c) => self
+                        .out
+                        .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes()),
+                    Err(e) => self
+                        .out
+                        .extend_from_slice(&unpaired_surrogate(e.unpaired_surrogate())),
+                }
             }
             if self.eof && !self.raw.is_empty() {
-                // A lone trailing byte.
-                self.out.extend_from_slice(
-                    char::REPLACEMENT_CHARACTER
-                        .encode_utf8(&mut utf8)
-                        .as_bytes(),
-                );
+                // A lone trailing byte: a byte no UTF-8 text holds.
+                self.out.push(0xFF);
                 self.raw.clear();
             }
         }
@@ -1411,11 +1426,14 @@ mod tests {
             }
             assert_eq!(decoded(&utf16), text.as_bytes(), "big endian: {big_endian}");
         }
-        // A lone trailing byte and an unpaired surrogate become U+FFFD.
-        assert_eq!(
-            decoded(&[0xFF, 0xFE, b'a', 0, 0x00, 0xD8, b'b', 0, 7]),
-            "a\u{FFFD}b\u{FFFD}".as_bytes()
-        );
+        // An unpaired surrogate and a lone trailing byte become bytes that
+        // are not UTF-8, so that no plaintext holding one is hashed.
+        let d = decoded(&[0xFF, 0xFE, b'a', 0, 0x00, 0xD8, b'b', 0, 7]);
+        assert_eq!(d, [b'a', 0xED, 0xA0, 0x80, b'b', 0xFF]);
+        assert!(std::str::from_utf8(&d).is_err());
+        let d = decoded(&[0xFE, 0xFF, 0xDC, 0x01, 0, b'c']);
+        assert_eq!(d, [0xED, 0xB0, 0x81, b'c']);
+        assert!(plaintext_query(HashKind::Ntlm, &d).is_err());
         assert_eq!(decoded(b""), b"");
         assert_eq!(decoded(b"ab"), b"ab");
     }
