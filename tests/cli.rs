@@ -383,4 +383,17 @@ fn sample_shift_changes_layout_not_answers() {
         stderr(&o)
     );
     assert!(!bad.exists());
+    // Far more buckets than records is refused up front (2^40 of them took
+    // all the memory before).
+    let o = run(
+        &["build", p(&dump), "-o", p(&bad), "--bucket-bits", "40"],
+        b"",
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--bucket-bits 40 is too many"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bad.exists());
 }
