@@ -134,10 +134,16 @@ const MAX_EXAMPLES: usize = 20;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Asks running builds to stop at the next chunk boundary (from a Ctrl-C
-/// handler); the build then fails cleanly, removing its temporary files.
+/// Asks running builds to stop at the next chunk boundary (from the handler
+/// of Ctrl-C, SIGTERM and SIGHUP); the build then fails cleanly, removing
+/// its temporary files. A second signal stops the process at once, for a
+/// build blocked on its input (a stalled pipe never reaches the next chunk).
 pub fn interrupt() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        crate::writer::remove_temporary_files();
+        eprintln!("pwdex: interrupted again; stopped (the previous index, if any, is unchanged)");
+        std::process::exit(130);
+    }
 }
 
 fn check_interrupt() -> Result<()> {
@@ -172,10 +178,18 @@ pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Res
     if inputs.iter().filter(|i| i.form == InputForm::Stdin).count() > 1 {
         return Err(Error::Usage("stdin (-) can be given only once".into()));
     }
+    refuse_output_among_inputs(&inputs, output)?;
     let single_sorted_candidate = inputs.len() == 1
         && !opts.from_plaintext
         && !opts.force_sort
         && matches!(inputs[0].form, InputForm::PlainFile | InputForm::RangeDir);
+    if opts.require_sorted && !single_sorted_candidate {
+        return Err(Error::Usage(
+            "--sorted takes one uncompressed dump file or one range directory (without \
+             --from-plaintext); other inputs are always sorted"
+                .into(),
+        ));
+    }
     let mut summary = if single_sorted_candidate {
         match build_sorted(&inputs[0], output, opts) {
             Err(Error::Unsorted { path, line, .. }) if !opts.require_sorted => {
@@ -194,6 +208,31 @@ pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Res
     };
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Refuses an output path that names one of the inputs: the build would
+/// replace the user's dump with the index.
+fn refuse_output_among_inputs(inputs: &[Input], output: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if input.form == InputForm::Stdin {
+            continue;
+        }
+        if let Ok(m) = std::fs::metadata(&input.path)
+            && m.dev() == out.dev()
+            && m.ino() == out.ino()
+        {
+            return Err(Error::Usage(format!(
+                "the output {} is the input {}: the build would replace it; give another -o",
+                output.display(),
+                input.path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Per-input facts for the build record.
@@ -492,6 +531,22 @@ fn detect_kind(path: &Path, data: &[u8], range_file: bool) -> Result<HashKind> {
     Ok(HashKind::Sha1)
 }
 
+/// The first range file holding a line that is not blank, and its bytes:
+/// the hash kind is told from it (an empty first file said SHA-1, and an
+/// NTLM directory then failed on its first real line).
+fn first_range_file_with_lines(files: &[(u32, PathBuf)]) -> Result<Option<(PathBuf, Vec<u8>)>> {
+    for (_, path) in files {
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if data
+            .split(|&b| b == b'\n')
+            .any(|l| !l.trim_ascii().is_empty())
+        {
+            return Ok(Some((path.clone(), data)));
+        }
+    }
+    Ok(None)
+}
+
 /// Layout planning figures taken from a sample of the input.
 struct Estimate {
     records: u64,
@@ -676,16 +731,14 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
             let mut sample_bytes = 0u64;
             let mut hist = [0u64; 65];
             let mut kind = opts.kind;
+            if kind.is_none()
+                && let Some((path, data)) = first_range_file_with_lines(&files)?
+            {
+                kind = Some(detect_kind(&path, &data, true)?);
+            }
             for (prefix, path) in files.iter().take(64) {
                 let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-                let k = match kind {
-                    Some(k) => k,
-                    None => {
-                        let k = detect_kind(path, &data, true)?;
-                        kind = Some(k);
-                        k
-                    }
-                };
+                let k = kind.unwrap_or(HashKind::Sha1);
                 let e = estimate_from_sample(
                     k,
                     LineFormat::Range { prefix: *prefix },
@@ -831,6 +884,7 @@ fn form_name(form: InputForm) -> &'static str {
         InputForm::SevenZip => "7z dump",
         InputForm::RangeDir => "range files",
         InputForm::Stdin => "stdin",
+        InputForm::Stream => "pipe",
     }
 }
 
@@ -1215,12 +1269,10 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
         match input.form {
             InputForm::RangeDir => {
                 let files = range_files(&input.path)?;
-                if let Some((_, first)) = files.first() {
-                    let data = std::fs::read(first).map_err(|e| Error::io(first, e))?;
-                    state.kind_from(first, &data, true)?;
-                } else {
-                    state.kind_from(&display, b"", true)?;
-                }
+                match first_range_file_with_lines(&files)? {
+                    Some((path, data)) => state.kind_from(&path, &data, true)?,
+                    None => state.kind_from(&display, b"", true)?,
+                };
                 let settings = settings_for(state.kind.expect("kind known"), opts);
                 let partitioner = state.partitioner();
                 for group in files.chunks(64) {

@@ -2,10 +2,11 @@
 The forms a corpus comes in, and how to read each as a stream of bytes.
 
 - a single-file dump (`HASH:COUNT` lines), plain, or compressed as `.gz`,
-  `.zst` or `.7z` (the old official archives; the first file inside is read);
+  `.zst` or `.7z` (the old official archives, of one file);
 - a directory of range files `XXXXX.txt` (5 hex digits naming the prefix,
   `SUFFIX:COUNT` lines), as the official downloader writes with `--single false`;
-- standard input (`-`).
+- standard input (`-`) and named pipes, read once in order (compression
+  recognised from their first bytes too).
 
 Compression is recognised by the file's magic bytes, not only its name, so a
 renamed archive is still read correctly. Every stream is hashed (xxh3) as it
@@ -36,6 +37,10 @@ pub enum InputForm {
     RangeDir,
     /// Standard input.
     Stdin,
+    /// A named pipe or other file that can be read only once, in order
+    /// (`<(cmd)`, `/dev/stdin`): compression is recognised from its first
+    /// bytes, which are then handed back, as for standard input.
+    Stream,
 }
 
 /// One input of a build.
@@ -62,19 +67,20 @@ impl Input {
                 form: InputForm::RangeDir,
             });
         }
+        if !meta.is_file() {
+            // Opening it here to read its magic would take those bytes away.
+            return Ok(Input {
+                path: path.to_path_buf(),
+                form: InputForm::Stream,
+            });
+        }
         let mut magic = [0u8; 6];
         let n = File::open(path)
             .and_then(|mut f| read_up_to(&mut f, &mut magic))
             .map_err(|e| Error::io(path, e))?;
-        let form = match &magic[..n] {
-            [0x1f, 0x8b, ..] => InputForm::Gzip,
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => InputForm::Zstd,
-            [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c] => InputForm::SevenZip,
-            _ => InputForm::PlainFile,
-        };
         Ok(Input {
             path: path.to_path_buf(),
-            form,
+            form: form_of_magic(&magic[..n]),
         })
     }
 
@@ -90,7 +96,7 @@ impl Input {
     /// Size on disk (compressed size for archives), when known.
     pub fn size(&self) -> Option<u64> {
         match self.form {
-            InputForm::Stdin => None,
+            InputForm::Stdin | InputForm::Stream => None,
             InputForm::RangeDir => range_files(&self.path).ok().map(|files| {
                 files
                     .iter()
@@ -108,7 +114,8 @@ impl Input {
         let path = &self.path;
         let open = || File::open(path).map_err(|e| Error::io(path, e));
         Ok(match self.form {
-            InputForm::Stdin => Box::new(HashingReader::new(io::stdin(), hasher)),
+            InputForm::Stdin => sniffed(Box::new(HashingReader::new(io::stdin(), hasher)), path)?,
+            InputForm::Stream => sniffed(Box::new(HashingReader::new(open()?, hasher)), path)?,
             InputForm::PlainFile => Box::new(HashingReader::new(open()?, hasher)),
             InputForm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
                 io::BufReader::with_capacity(1 << 20, HashingReader::new(open()?, hasher)),
@@ -126,6 +133,46 @@ impl Input {
             }
         })
     }
+}
+
+/// The form a regular file's first bytes say it has.
+fn form_of_magic(magic: &[u8]) -> InputForm {
+    match magic {
+        [0x1f, 0x8b, ..] => InputForm::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => InputForm::Zstd,
+        [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c] => InputForm::SevenZip,
+        _ => InputForm::PlainFile,
+    }
+}
+
+/// A stream read once (stdin, a pipe), decompressed when its first bytes
+/// say so; they are read to tell, then handed back.
+fn sniffed(mut raw: Box<dyn Read + Send>, path: &Path) -> Result<Box<dyn Read + Send>> {
+    let name = if path == Path::new("-") {
+        Path::new("<stdin>")
+    } else {
+        path
+    };
+    let mut magic = [0u8; 6];
+    let n = read_up_to(&mut raw, &mut magic).map_err(|e| Error::io(name, e))?;
+    let form = form_of_magic(&magic[..n]);
+    let whole: Box<dyn Read + Send> = Box::new(io::Cursor::new(magic[..n].to_vec()).chain(raw));
+    Ok(match form {
+        InputForm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(1 << 20, whole),
+        )),
+        InputForm::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(whole).map_err(|e| Error::io(name, e))?)
+        }
+        InputForm::SevenZip => {
+            return Err(Error::Usage(format!(
+                "{}: a 7z archive cannot be read from a pipe (its index is at the end): \
+                 give it as a file",
+                name.display()
+            )));
+        }
+        _ => whole,
+    })
 }
 
 fn read_up_to<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -184,10 +231,28 @@ fn seven_zip_stream(path: PathBuf, hasher: RawHasher) -> Result<ChannelReader> {
             let mut archive =
                 sevenz_rust2::ArchiveReader::new(file, sevenz_rust2::Password::empty())
                     .map_err(|e| io::Error::other(format!("not a readable 7z archive: {e}")))?;
+            // The corpus is the one file with content: reading only the
+            // first entry silently dropped the rest of a split corpus, and
+            // all of it behind an empty first entry.
+            let members: Vec<&str> = archive
+                .archive()
+                .files
+                .iter()
+                .filter(|e| !e.is_directory && e.has_stream && e.size > 0)
+                .map(|e| e.name.as_str())
+                .collect();
+            if members.len() > 1 {
+                return Err(io::Error::other(format!(
+                    "the archive holds {} files ({}): pwdex reads an archive of one file; \
+                     extract them and give each as an input",
+                    members.len(),
+                    members.join(", ")
+                )));
+            }
             let mut first = true;
             archive
                 .for_each_entries(|entry, data| {
-                    if !first || entry.is_directory() {
+                    if !first || entry.is_directory() || !entry.has_stream() || entry.size() == 0 {
                         return Ok(true);
                     }
                     first = false;
@@ -257,17 +322,15 @@ pub fn range_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
         let prefix = name
             .strip_suffix(".txt")
             .or_else(|| name.strip_suffix(".TXT"))
-            .filter(|p| p.len() == 5)
+            .filter(|p| p.len() == 5 && p.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|p| u32::from_str_radix(p, 16).ok());
         match prefix {
             Some(p) => files.push((p, entry.path())),
             None => {
-                return Err(Error::BadLine {
-                    path: entry.path(),
-                    line: 0,
-                    reason: "not a range file: names must be 5 hex digits and .txt, like 5BAA6.txt"
-                        .into(),
-                });
+                return Err(Error::Usage(format!(
+                    "{}: not a range file: names must be 5 hex digits and .txt, like 5BAA6.txt",
+                    entry.path().display()
+                )));
             }
         }
     }

@@ -9,7 +9,7 @@ checksums, writes the header last, syncs, and renames the file over the
 target. Until that rename the target path is untouched; if the writer is
 dropped or the process dies, the target keeps its previous content (a
 `kill -9` can leave the temporary `.NAME.*.pwdex.tmp` file behind, never a
-partial index at the target).
+partial index at the target; Ctrl-C, SIGTERM and SIGHUP remove it).
 
 The file is written in aligned 4 MiB chunks by a background thread, around
 the page cache where the file system allows; see
@@ -157,6 +157,7 @@ impl Write for PagedFile {
 pub struct IndexWriter {
     target: PathBuf,
     temp: tempfile::NamedTempFile,
+    _registered: TempRegistration,
     layout: Layout,
     records: BitSink<PagedFile>,
     sizes: BitSink<Vec<u8>>,
@@ -188,10 +189,12 @@ impl IndexWriter {
             .suffix(".pwdex.tmp")
             .tempfile_in(dir)
             .map_err(|e| Error::io(dir, e))?;
+        let registered = TempRegistration::new(temp.path());
         let file = temp.reopen().map_err(|e| Error::io(temp.path(), e))?;
         let mut paged = PagedFile::new(file).map_err(|e| Error::io(temp.path(), e))?;
         paged.begin_section();
         Ok(IndexWriter {
+            _registered: registered,
             target: target.to_path_buf(),
             layout,
             records: BitSink::new(paged),
@@ -411,6 +414,43 @@ impl IndexWriter {
             .map_err(|e| Error::io(&self.target, e.error))?;
         sync_parent_dir(&self.target);
         Ok(params)
+    }
+}
+
+/// Temporary index files being written, for [`remove_temporary_files`].
+static TEMPORARY_FILES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A temporary file's place in [`TEMPORARY_FILES`] while its writer lives.
+struct TempRegistration(PathBuf);
+
+impl TempRegistration {
+    fn new(path: &Path) -> Self {
+        if let Ok(mut files) = TEMPORARY_FILES.lock() {
+            files.push(path.to_path_buf());
+        }
+        TempRegistration(path.to_path_buf())
+    }
+}
+
+impl Drop for TempRegistration {
+    fn drop(&mut self) {
+        if let Ok(mut files) = TEMPORARY_FILES.lock()
+            && let Some(i) = files.iter().position(|p| *p == self.0)
+        {
+            files.swap_remove(i);
+        }
+    }
+}
+
+/// Removes the temporary files of the writers still running, for a process
+/// about to exit without unwinding (a second Ctrl-C while a build waits on
+/// a stalled pipe). A finished index was renamed away from its temporary
+/// name already, so this never touches one.
+pub fn remove_temporary_files() {
+    if let Ok(files) = TEMPORARY_FILES.lock() {
+        for path in files.iter() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -372,3 +372,96 @@ fn a_sort_that_cannot_spill_fails_cleanly() {
     assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
     assert_eq!(std::fs::read(&index).unwrap(), b"previous content");
 }
+
+#[test]
+fn inputs_that_were_misread_are_read_right_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = HashKind::Ntlm;
+    let corpus = random_corpus(kind, 3_000, 21);
+    let qs = queries(kind, &corpus, 1_000, 22);
+    let qtext = query_text(kind, &qs);
+    let expected = expected_all(kind, &corpus, &qs);
+    let text = dump_text(kind, &corpus, false, false);
+    let index = dir.path().join("out.pwdex");
+    let built_right = |o: std::process::Output, what: &str| {
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        assert_same_text(&expected, &check_all(&index, &qtext));
+        std::fs::remove_file(&index).unwrap();
+    };
+
+    // A 7z of one corpus behind an empty first entry is read whole; one
+    // that holds two files is refused (only the first was read).
+    let one = dir.path().join("one");
+    std::fs::create_dir(&one).unwrap();
+    write(&one, "0readme.txt", "");
+    write(&one, "corpus.txt", &text);
+    let seven = dir.path().join("one.7z");
+    sevenz_rust2::compress_to_path(&one, &seven).unwrap();
+    built_right(build(&[&seven], &index, &[]), "7z with an empty entry");
+    let two = dir.path().join("two");
+    std::fs::create_dir(&two).unwrap();
+    let half = text.len() / 2 + text[text.len() / 2..].find('\n').unwrap() + 1;
+    write(&two, "a.txt", &text[..half]);
+    write(&two, "b.txt", &text[half..]);
+    let seven = dir.path().join("two.7z");
+    sevenz_rust2::compress_to_path(&two, &seven).unwrap();
+    let o = build(&[&seven], &index, &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("holds 2 files (") && err.contains("a.txt"),
+        "{err}"
+    );
+    assert!(!index.exists());
+
+    // Gzip on stdin, and a named pipe, are read from their first byte.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let o = run(
+        &["build", "-", "-o", p(&index), "-q"],
+        &gz.finish().unwrap(),
+    );
+    built_right(o, "gzip on stdin");
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let feeder = {
+        let (fifo, text) = (fifo.clone(), text.clone());
+        std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+    };
+    built_right(build(&[&fifo], &index, &[]), "named pipe");
+    feeder.join().unwrap();
+
+    // An NTLM range directory whose first file is empty.
+    let ranges = write_ranges(dir.path(), kind, &corpus, false);
+    write(&ranges, "00000.txt", "");
+    built_right(build(&[&ranges], &index, &[]), "empty first range file");
+    // A range file name with a sign is not a prefix.
+    write(&ranges, "+BAA6.txt", "");
+    let o = build(&[&ranges], &index, &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("+BAA6.txt: not a range file"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The output may not be an input: it would be replaced.
+    let dump = write(dir.path(), "dump.txt", &text);
+    let o = build(&[&dump], &dump, &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("would replace it"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&dump).unwrap(), text);
+
+    // --sorted refuses the inputs it cannot check the order of.
+    let gz_path = dir.path().join("dump.txt.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
+    let o = build(&[&gz_path], &index, &["--sorted"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--sorted takes one"), "{}", stderr(&o));
+}
