@@ -547,6 +547,34 @@ fn first_range_file_with_lines(files: &[(u32, PathBuf)]) -> Result<Option<(PathB
     Ok(None)
 }
 
+/// The first MiB of a dump (`head`) plus whole lines from 15 places spread
+/// through the rest of it, 64 KiB each: the layout is planned from them.
+/// From the first MiB alone, a dump that began with padding lines (count 0)
+/// was planned as nearly empty, and its 3M records were then packed with
+/// no bucket bits: lookups 4,000 times slower.
+fn spread_sample(file: &std::fs::File, size: u64, head: &[u8]) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    const PLACES: u64 = 16;
+    const PIECE: usize = 64 << 10;
+    let mut sample = head.to_vec();
+    if size <= head.len() as u64 + PLACES * PIECE as u64 {
+        return Ok(sample);
+    }
+    let mut piece = vec![0u8; PIECE];
+    for k in 1..PLACES {
+        let offset = size / PLACES * k;
+        let n = file.read_at(&mut piece, offset)?;
+        let got = &piece[..n];
+        // Whole lines only: from after the first line end to the last.
+        if let (Some(first), Some(last)) = (memchr::memchr(b'\n', got), memchr::memrchr(b'\n', got))
+            && first < last
+        {
+            sample.extend_from_slice(&got[first + 1..last + 1]);
+        }
+    }
+    Ok(sample)
+}
+
 /// Layout planning figures taken from a sample of the input.
 struct Estimate {
     records: u64,
@@ -702,7 +730,9 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
                 Some(k) => k,
                 None => detect_kind(&display, &sample, false)?,
             };
-            let estimate = estimate_from_sample(kind, LineFormat::Dump, &sample, size);
+            let spread =
+                spread_sample(&file, size, &sample).map_err(|e| Error::io(&input.path, e))?;
+            let estimate = estimate_from_sample(kind, LineFormat::Dump, &spread, size);
             let path = input.path.clone();
             // The input's xxh3 is taken as it is read, beside the packing
             // (in the packer it was 4.4 GB hashed on the critical path of a
@@ -736,7 +766,10 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
             {
                 kind = Some(detect_kind(&path, &data, true)?);
             }
-            for (prefix, path) in files.iter().take(64) {
+            // Files spread over the whole directory, not only the first
+            // ones (which may be empty or padding only).
+            let step = (files.len() / 64).max(1);
+            for (prefix, path) in files.iter().step_by(step).take(64) {
                 let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
                 let k = kind.unwrap_or(HashKind::Sha1);
                 let e = estimate_from_sample(

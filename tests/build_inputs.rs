@@ -465,3 +465,35 @@ fn inputs_that_were_misread_are_read_right_or_refused() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--sorted takes one"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_dump_that_starts_with_padding_gets_a_sound_layout() {
+    // The layout was planned from the first MiB only: padding there made
+    // a nearly empty plan, and the records were packed without buckets.
+    let dir = tempfile::tempdir().unwrap();
+    let kind = HashKind::Sha1;
+    let corpus: Corpus = random_corpus(kind, 80_000, 31)
+        .into_iter()
+        .filter(|(k, _)| !k.to_hex(kind).starts_with("000"))
+        .collect();
+    let mut rng = Rng(32);
+    let mut padding: Vec<String> = (0..30_000)
+        .map(|_| format!("000{}:0", &rng.key(kind).to_hex(kind)[3..]))
+        .collect();
+    padding.sort();
+    let text = padding.join("\n") + "\n" + &dump_text(kind, &corpus, false, false);
+    let dump = write(dir.path(), "padded.txt", &text);
+    let index = dir.path().join("padded.pwdex");
+    let o = build(&[&dump], &index, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = run(&["info", "--json", p(&index)], b"");
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let bits = info["bucket_bits"].as_u64().unwrap();
+    // About log2(records) is right (16 here); the first MiB alone gave 0.
+    assert!((14..=18).contains(&bits), "bucket bits {bits}");
+    let qs = queries(kind, &corpus, 2_000, 33);
+    assert_same_text(
+        &expected_all(kind, &corpus, &qs),
+        &check_all(&index, &query_text(kind, &qs)),
+    );
+}
