@@ -606,8 +606,10 @@ impl Sorter {
             // One hash, however many copies: its counts summed as they come.
             let mut total = 0u64;
             self.each_chunk(&part, reader, &mut |records| {
-                for (_, count) in records {
-                    total = total.checked_add(*count).ok_or_else(count_overflow)?;
+                for (key, count) in records {
+                    total = total
+                        .checked_add(*count)
+                        .ok_or_else(|| count_overflow(self.kind, key))?;
                 }
                 Ok(())
             })?;
@@ -870,7 +872,7 @@ fn sort_and_merge(
     scratch: &mut Vec<(Key, u64)>,
 ) -> Result<()> {
     sort_by_key(kind, fixed_bits, records, scratch);
-    let kept = merge_sorted_duplicates(records)?;
+    let kept = merge_sorted_duplicates(kind, records)?;
     records.truncate(kept);
     Ok(())
 }
@@ -922,14 +924,14 @@ fn sort_by_key(
 
 /// Sorts nothing; merges adjacent equal keys of a sorted slice in place
 /// (summing counts) and returns the number of distinct records kept.
-fn merge_sorted_duplicates(records: &mut [(Key, u64)]) -> Result<usize> {
+fn merge_sorted_duplicates(kind: HashKind, records: &mut [(Key, u64)]) -> Result<usize> {
     let mut kept = 0usize;
     for i in 0..records.len() {
         if kept > 0 && records[kept - 1].0 == records[i].0 {
             records[kept - 1].1 = records[kept - 1]
                 .1
                 .checked_add(records[i].1)
-                .ok_or_else(count_overflow)?;
+                .ok_or_else(|| count_overflow(kind, &records[i].0))?;
         } else {
             records[kept] = records[i];
             kept += 1;
@@ -938,8 +940,12 @@ fn merge_sorted_duplicates(records: &mut [(Key, u64)]) -> Result<usize> {
     Ok(kept)
 }
 
-fn count_overflow() -> Error {
-    Error::Usage("the counts of one hash add up to more than 2^64".into())
+fn count_overflow(kind: HashKind, key: &Key) -> Error {
+    Error::Usage(format!(
+        "the counts of {} add up to more than 2^64 - 1 (summed over every line and \
+         input that holds it)",
+        key.to_hex(kind)
+    ))
 }
 
 /// The records of a [`Sorter`] in key order, a partition at a time, sorted

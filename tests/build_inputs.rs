@@ -464,6 +464,21 @@ fn inputs_that_were_misread_are_read_right_or_refused() {
     let o = build(&[&gz_path], &index, &["--sorted"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--sorted takes one"), "{}", stderr(&o));
+
+    // Counts of one hash that overflow when summed name the hash.
+    let hash = "8846F7EAEE8FB117AD06BDD830B7586C";
+    let big = format!("{hash}:{}\n", u64::MAX / 2 + 1);
+    let (a, b) = (
+        write(dir.path(), "a.txt", &big),
+        write(dir.path(), "b.txt", &big),
+    );
+    let o = build(&[&a, &b], &index, &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!("the counts of {hash} add up to more than")),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
