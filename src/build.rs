@@ -179,6 +179,30 @@ pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Res
         return Err(Error::Usage("stdin (-) can be given only once".into()));
     }
     refuse_output_among_inputs(&inputs, output)?;
+    if opts.from_plaintext
+        && let Some(dir) = inputs.iter().find(|i| i.form == InputForm::RangeDir)
+    {
+        return Err(Error::Usage(format!(
+            "{} is a directory of range files: --from-plaintext takes lists of passwords",
+            dir.path.display()
+        )));
+    }
+    if output.is_dir() {
+        return Err(Error::Usage(format!(
+            "the output {} is a directory: give the index file's path",
+            output.display()
+        )));
+    }
+    // Found out before the reading and sorting, not after.
+    if let Some(parent) = output.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.is_dir()
+    {
+        return Err(Error::Usage(format!(
+            "the output's directory {} does not exist",
+            parent.display()
+        )));
+    }
     let single_sorted_candidate = inputs.len() == 1
         && !opts.from_plaintext
         && !opts.force_sort
@@ -408,11 +432,21 @@ fn parse_chunk<'a>(
                     continue;
                 }
                 match std::str::from_utf8(password) {
+                    // UTF-16 without a byte-order mark reads as valid UTF-8
+                    // with a NUL in every other byte.
+                    Ok(_) if password.contains(&0) => {
+                        Err("holds a NUL byte: UTF-16 text without a byte-order mark? \
+                         (convert the list to UTF-8)"
+                            .into())
+                    }
                     Ok(_) => Ok(DumpRecord {
                         key: kind.hash_plaintext(password),
                         count: 1,
                     }),
-                    Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1)),
+                    Err(e) => Err(format!(
+                        "not valid UTF-8, or an unpaired UTF-16 surrogate (byte {})",
+                        e.valid_up_to() + 1
+                    )),
                 }
             }
         };
@@ -1332,7 +1366,15 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                 }
             }
             _ => {
-                let stream = input.open_stream(hasher.clone())?;
+                let mut stream = input.open_stream(hasher.clone())?;
+                if opts.from_plaintext {
+                    // Plaintext lists are text: a byte-order mark is not part
+                    // of the first password (it was hashed into it), and
+                    // UTF-16 with a mark is decoded as `check` decodes it.
+                    stream = Box::new(
+                        crate::queries::Decoded::new(stream).map_err(|e| Error::io(&display, e))?,
+                    );
+                }
                 let block_bytes = (opts.chunk_bytes.max(1) * group_size).max(1 << 16);
                 let mut blocks = LineChunks::new(stream, block_bytes);
                 let mut current = blocks

@@ -925,25 +925,48 @@ impl Bom {
 /// a UTF-8 BOM. Inputs without a BOM are passed through untouched (the bytes
 /// are the caller's: plain input may hold any encoding, hash input is ASCII).
 pub fn decode_input<'r, R: std::io::Read + 'r>(
-    mut input: R,
+    input: R,
 ) -> std::io::Result<Box<dyn std::io::Read + 'r>> {
-    let mut head = [0u8; 3];
-    let mut n = 0;
-    while n < head.len() {
-        match input.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    Ok(Box::new(Decoded::new(input)?))
+}
+
+/// An input read as UTF-8 without a byte-order mark: [`decode_input`]'s
+/// reader, `Send` when `R` is (the build's plaintext lists take it).
+pub enum Decoded<R> {
+    Utf8(std::io::Chain<std::io::Cursor<Vec<u8>>, R>),
+    Utf16(Utf16Decoder<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>),
+}
+
+impl<R: std::io::Read> Decoded<R> {
+    /// Reads the first bytes of `input` for a byte-order mark.
+    pub fn new(mut input: R) -> std::io::Result<Self> {
+        let mut head = [0u8; 3];
+        let mut n = 0;
+        while n < head.len() {
+            match input.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let (bom, skip) = Bom::of(&head[..n]);
+        let rest = std::io::Read::chain(std::io::Cursor::new(head[skip..n].to_vec()), input);
+        Ok(match bom {
+            Bom::None | Bom::Utf8 => Decoded::Utf8(rest),
+            Bom::Utf16Le => Decoded::Utf16(Utf16Decoder::new(rest, false)),
+            Bom::Utf16Be => Decoded::Utf16(Utf16Decoder::new(rest, true)),
+        })
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Decoded::Utf8(r) => r.read(buf),
+            Decoded::Utf16(r) => r.read(buf),
         }
     }
-    let (bom, skip) = Bom::of(&head[..n]);
-    let rest = std::io::Read::chain(std::io::Cursor::new(head[skip..n].to_vec()), input);
-    Ok(match bom {
-        Bom::None | Bom::Utf8 => Box::new(rest),
-        Bom::Utf16Le => Box::new(Utf16Decoder::new(rest, false)),
-        Bom::Utf16Be => Box::new(Utf16Decoder::new(rest, true)),
-    })
 }
 
 /// An unpaired UTF-16 surrogate as the three bytes UTF-8 would give its

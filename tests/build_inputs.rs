@@ -190,6 +190,36 @@ fn plaintext_lists_are_hashed_and_counted() {
     let o = build(&[&file], &dir.path().join("x.pwdex"), &["--from-plaintext"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--kind"), "{}", stderr(&o));
+
+    // The same list with a UTF-8 byte-order mark, and as UTF-16LE with one,
+    // gives the same index; UTF-16 without a mark is refused (NUL bytes).
+    let kind = HashKind::Ntlm;
+    let reference = dir.path().join(format!("{kind}.pwdex"));
+    let q: String = ["password", "pässwörd", "absent"]
+        .iter()
+        .map(|p| kind.hash_plaintext(p.as_bytes()).to_hex(kind) + "\n")
+        .collect();
+    let expected = check_all(&reference, &q);
+    let utf16: Vec<u8> = list.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let marked = [
+        (
+            "bom8.txt",
+            [&[0xEF, 0xBB, 0xBF][..], list.as_bytes()].concat(),
+        ),
+        ("bom16.txt", [&[0xFF, 0xFE][..], &utf16].concat()),
+    ];
+    for (name, bytes) in marked {
+        let index = dir.path().join(format!("{name}.pwdex"));
+        let input = write(dir.path(), name, bytes);
+        let o = build(&[&input], &index, &["--from-plaintext", "--kind", "ntlm"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(check_all(&index, &q), expected, "{name}");
+    }
+    let input = write(dir.path(), "nobom16.txt", &utf16);
+    let index = dir.path().join("nobom16.pwdex");
+    let o = build(&[&input], &index, &["--from-plaintext", "--kind", "ntlm"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("NUL byte"), "{}", stderr(&o));
 }
 
 #[test]
