@@ -151,13 +151,13 @@ struct BuildArgs {
     #[arg(long)]
     tmp_dir: Option<PathBuf>,
     /// Target false-positive rate of the Bloom-filter front.
-    #[arg(long, default_value_t = pwdex::filter::DEFAULT_FPP)]
+    #[arg(long, default_value_t = pwdex::filter::DEFAULT_FPP, value_parser = parse_fpp)]
     fpp: f64,
     /// Leading hash bits implied by the bucket table (default: chosen for the smallest index).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=pwdex::format::MAX_BUCKET_BITS as i64))]
     bucket_bits: Option<u32>,
     /// One bucket sample every 2^S buckets (default 6; larger is smaller and slower).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(0..=pwdex::format::MAX_SAMPLE_SHIFT as i64))]
     sample_shift: Option<u32>,
     /// No progress bar or summary.
     #[arg(short, long)]
@@ -328,15 +328,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_build(args: BuildArgs) -> Result<u8, Error> {
-    if !(args.fpp > 0.0 && args.fpp < 1.0) {
-        return Err(Error::Usage(format!(
-            "--fpp must be between 0 and 1, got {}",
-            args.fpp
-        )));
+/// `--fpp`: a rate strictly between 0 and 1 (a bad one is a command-line
+/// error, exit status 2, like any other bad flag value).
+fn parse_fpp(text: &str) -> Result<f64, String> {
+    let fpp: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if fpp > 0.0 && fpp < 1.0 {
+        Ok(fpp)
+    } else {
+        Err(format!("must be between 0 and 1 (exclusive), got {text}"))
     }
-    // Ctrl-C: stop at the next chunk, so temporary files are removed and
-    // the previous index stays in place.
+}
+
+fn run_build(args: BuildArgs) -> Result<u8, Error> {
+    // Ctrl-C, SIGTERM and SIGHUP: stop at the next chunk, so temporary files
+    // are removed and the previous index stays in place.
     let _ = ctrlc::set_handler(pwdex::build::interrupt);
     let opts = BuildOptions {
         kind: args.kind,

@@ -376,13 +376,18 @@ fn sample_shift_changes_layout_not_answers() {
         &["build", p(&dump), "-o", p(&bad), "--sample-shift", "17"],
         b"",
     );
-    assert!(!o.status.success());
+    // A bad flag value is a command-line error (exit status 2).
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("--sample-shift 17 is out of range"),
+        stderr(&o).contains("'17' for '--sample-shift <S>'"),
         "{}",
         stderr(&o)
     );
     assert!(!bad.exists());
+    for (flag, value) in [("--fpp", "0"), ("--fpp", "1.5"), ("--bucket-bits", "41")] {
+        let o = run(&["build", p(&dump), "-o", p(&bad), flag, value], b"");
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+    }
     // Far more buckets than records is refused up front (2^40 of them took
     // all the memory before).
     let o = run(
