@@ -229,8 +229,14 @@ fn seven_zip_stream(path: PathBuf, hasher: RawHasher) -> Result<ChannelReader> {
             let mut file = file;
             std::io::Seek::rewind(&mut file)?;
             let mut archive =
-                sevenz_rust2::ArchiveReader::new(file, sevenz_rust2::Password::empty())
-                    .map_err(|e| io::Error::other(format!("not a readable 7z archive: {e}")))?;
+                sevenz_rust2::ArchiveReader::new(file, sevenz_rust2::Password::empty()).map_err(
+                    |e| {
+                        io::Error::other(format!(
+                            "not a readable 7z archive: {}",
+                            seven_zip_error(&e)
+                        ))
+                    },
+                )?;
             // The corpus is the one file with content: reading only the
             // first entry silently dropped the rest of a split corpus, and
             // all of it behind an empty first entry.
@@ -266,7 +272,7 @@ fn seven_zip_stream(path: PathBuf, hasher: RawHasher) -> Result<ChannelReader> {
                     }
                     Ok(true)
                 })
-                .map_err(|e| io::Error::other(format!("7z: {e}")))?;
+                .map_err(|e| io::Error::other(format!("7z: {}", seven_zip_error(&e))))?;
             Ok(())
         })();
         if let Err(e) = result {
@@ -278,6 +284,24 @@ fn seven_zip_stream(path: PathBuf, hasher: RawHasher) -> Result<ChannelReader> {
         current: Vec::new(),
         at: 0,
     })
+}
+
+/// A 7z error in words: the crate's `Display` prints its `Debug` form
+/// (`Io(Custom { kind: Other, error: "dist overflow" }, "")`).
+fn seven_zip_error(e: &sevenz_rust2::Error) -> String {
+    use sevenz_rust2::Error as E;
+    match e {
+        E::Io(io, context) if context.is_empty() => format!("damaged or truncated ({io})"),
+        E::Io(io, context) => format!("damaged or truncated ({context}: {io})"),
+        E::ChecksumVerificationFailed | E::NextHeaderCrcMismatch => {
+            "damaged: a checksum does not match".into()
+        }
+        E::Other(text) => text.to_string(),
+        E::PasswordRequired | E::MaybeBadPassword(_) => {
+            "encrypted: pwdex reads archives without a password".into()
+        }
+        other => format!("{other:?}"),
+    }
 }
 
 /// A `Read` over blocks received from a channel.
