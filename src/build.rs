@@ -206,7 +206,8 @@ pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Res
     let single_sorted_candidate = inputs.len() == 1
         && !opts.from_plaintext
         && !opts.force_sort
-        && matches!(inputs[0].form, InputForm::PlainFile | InputForm::RangeDir);
+        && matches!(inputs[0].form, InputForm::PlainFile | InputForm::RangeDir)
+        && !starts_with_utf16_bom(&inputs[0]);
     if opts.require_sorted && !single_sorted_candidate {
         return Err(Error::Usage(
             "--sorted takes one uncompressed dump file or one range directory (without \
@@ -232,6 +233,20 @@ pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Res
     };
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
+/// Whether a plain file starts with a UTF-16 byte-order mark: it is decoded
+/// on the sort path (the sorted path reads bytes as they are).
+fn starts_with_utf16_bom(input: &Input) -> bool {
+    if input.form != InputForm::PlainFile {
+        return false;
+    }
+    let mut head = [0u8; 2];
+    std::fs::File::open(&input.path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|_| head == [0xFF, 0xFE] || head == [0xFE, 0xFF])
 }
 
 /// Refuses an output path that names one of the inputs: the build would
@@ -753,6 +768,11 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
             let mut sample = vec![0u8; 1 << 20];
             let n = read_full(&mut &file, &mut sample).map_err(|e| Error::io(&input.path, e))?;
             sample.truncate(n);
+            // A UTF-8 byte-order mark is not part of the first hash (the
+            // reader below passes over it too; UTF-16 takes the sort path).
+            if sample.starts_with(UTF8_BOM) {
+                sample.drain(..UTF8_BOM.len());
+            }
             if (n as u64) < size
                 && let Some(p) = memchr::memrchr(b'\n', &sample)
             {
@@ -771,7 +791,11 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
             // The input's xxh3 is taken as it is read, beside the packing
             // (in the packer it was 4.4 GB hashed on the critical path of a
             // 100M-record build).
-            let reader = crate::sources::HashingReader::new(file, Arc::clone(&input_hasher));
+            let reader = crate::queries::Decoded::new(crate::sources::HashingReader::new(
+                file,
+                Arc::clone(&input_hasher),
+            ))
+            .map_err(|e| Error::io(&input.path, e))?;
             let chunks = LineChunks::new(Box::new(reader), opts.chunk_bytes.max(1));
             let pieces = chunks.map(move |c| {
                 c.map(|data| Piece::Owned { source: 0, data })
@@ -1368,15 +1392,15 @@ fn build_by_sorting(inputs: &[Input], output: &Path, opts: &BuildOptions) -> Res
                 }
             }
             _ => {
-                let mut stream = input.open_stream(hasher.clone())?;
-                if opts.from_plaintext {
-                    // Plaintext lists are text: a byte-order mark is not part
-                    // of the first password (it was hashed into it), and
-                    // UTF-16 with a mark is decoded as `check` decodes it.
-                    stream = Box::new(
-                        crate::queries::Decoded::new(stream).map_err(|e| Error::io(&display, e))?,
-                    );
-                }
+                // Inputs are text: a byte-order mark is not part of the first
+                // line (it was hashed into the first password of a plaintext
+                // list, and made a dump's first hash 43 characters), and
+                // UTF-16 with a mark is decoded as `check` decodes it. The
+                // input's xxh3 is of the raw bytes, mark and all.
+                let raw = input.open_stream(hasher.clone())?;
+                let stream: Box<dyn Read + Send> = Box::new(
+                    crate::queries::Decoded::new(raw).map_err(|e| Error::io(&display, e))?,
+                );
                 let block_bytes = (opts.chunk_bytes.max(1) * group_size).max(1 << 16);
                 let mut blocks = LineChunks::new(stream, block_bytes);
                 let mut current = blocks

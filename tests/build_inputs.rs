@@ -479,6 +479,20 @@ fn inputs_that_were_misread_are_read_right_or_refused() {
         stderr(&o)
     );
 
+    // A dump with a UTF-8 byte-order mark (sorted path), and as UTF-16LE
+    // with one (decoded on the sort path), reads like the plain dump.
+    let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    for (name, bytes) in [
+        (
+            "bom8.txt",
+            [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat(),
+        ),
+        ("bom16.txt", [&[0xFF, 0xFE][..], &utf16].concat()),
+    ] {
+        let input = write(dir.path(), name, bytes);
+        built_right(build(&[&input], &index, &[]), name);
+    }
+
     // The output may not be an input: it would be replaced.
     let dump = write(dir.path(), "dump.txt", &text);
     let o = build(&[&dump], &dump, &[]);
