@@ -582,16 +582,22 @@ struct CsvRecord {
 }
 
 /// Passes a CSV input through, noting where its lines end (at `\n`, and at
-/// a `\r` not followed by one, as CSV's record ends go), so that a record
-/// can be given its lines from byte offsets. Offsets are asked for in
-/// increasing order and only the line ends the CSV reader has buffered but
-/// not yet handed out are kept.
+/// a `\r` not followed by one, as CSV's record ends go) and which lines are
+/// empty, so that a record can be given its lines from byte offsets. Offsets
+/// are asked for in increasing order and only the line ends the CSV reader
+/// has buffered but not yet handed out are kept.
 struct LineCounter<R> {
     inner: R,
     offset: u64,
-    ends: std::collections::VecDeque<u64>,
+    /// Line ends (the offset of their last byte), and whether the line
+    /// they end is empty.
+    ends: std::collections::VecDeque<(u64, bool)>,
+    /// Where the last line end was (-1 before the first line).
+    last_end: i64,
     /// A `\r` that ended the last read: a line end unless a `\n` follows.
     pending_cr: Option<u64>,
+    /// Whether the last read ended with a `\r`.
+    after_cr: bool,
     lines_before: u64,
 }
 
@@ -601,16 +607,22 @@ impl<R: Read> LineCounter<R> {
             inner,
             offset: 0,
             ends: Default::default(),
+            last_end: -1,
             pending_cr: None,
+            after_cr: false,
             lines_before: 0,
         }
     }
 
     /// The line (1-based) a record starting at byte `start` starts on. The
-    /// CSV reader ends a record at the `\r` of a `\r\n`, so the next one
-    /// can start at that `\n`: a line end at `start` is before it.
+    /// CSV reader gives a record the offset where the one before it ended:
+    /// at the `\n` of a `\r\n` it ended at the `\r` of, or before empty
+    /// lines it then passed over. Both are before the record's first line.
     fn line_starting_at(&mut self, start: u64) -> u64 {
-        while self.ends.front().is_some_and(|&end| end <= start) {
+        while let Some(&(end, empty)) = self.ends.front() {
+            if end > start && !empty {
+                break;
+            }
             self.ends.pop_front();
             self.lines_before += 1;
         }
@@ -620,8 +632,19 @@ impl<R: Read> LineCounter<R> {
     /// The line (1-based) that the byte at `offset` is on (a line's end is
     /// on it), for an `offset` at or after the last one asked about.
     fn line_of_byte(&self, offset: u64) -> u64 {
-        let more = self.ends.iter().take_while(|&&end| end < offset).count();
+        let more = self
+            .ends
+            .iter()
+            .take_while(|&&(end, _)| end < offset)
+            .count();
         self.lines_before + more as u64 + 1
+    }
+
+    /// Notes a line end whose terminator is `len` bytes and ends at `end`.
+    fn push_end(&mut self, end: u64, len: u64) {
+        let empty = end as i64 - len as i64 == self.last_end;
+        self.ends.push_back((end, empty));
+        self.last_end = end as i64;
     }
 }
 
@@ -632,17 +655,25 @@ impl<R: Read> Read for LineCounter<R> {
         if let Some(cr) = self.pending_cr.take()
             && data.first() != Some(&b'\n')
         {
-            self.ends.push_back(cr);
+            self.push_end(cr, 1);
         }
         for at in memchr::memchr2_iter(b'\n', b'\r', data) {
             let end = self.offset + at as u64;
             if data[at] == b'\n' {
-                self.ends.push_back(end);
+                let after_cr = if at == 0 {
+                    self.after_cr
+                } else {
+                    data[at - 1] == b'\r'
+                };
+                self.push_end(end, if after_cr { 2 } else { 1 });
             } else if at + 1 == n {
                 self.pending_cr = Some(end);
             } else if data[at + 1] != b'\n' {
-                self.ends.push_back(end);
+                self.push_end(end, 1);
             }
+        }
+        if n > 0 {
+            self.after_cr = data[n - 1] == b'\r';
         }
         self.offset += n as u64;
         Ok(n)

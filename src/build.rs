@@ -611,7 +611,10 @@ fn spread_sample(file: &std::fs::File, size: u64, head: &[u8]) -> io::Result<Vec
     }
     let mut piece = vec![0u8; PIECE];
     for k in 1..PLACES {
-        let offset = size / PLACES * k;
+        // Spread over what the head did not cover (a small file's first
+        // pieces fell inside it, and its padding counted twice).
+        let head_len = head.len() as u64;
+        let offset = head_len + (size - head_len) / PLACES * k;
         let n = file.read_at(&mut piece, offset)?;
         let got = &piece[..n];
         // Whole lines only: from after the first line end to the last.

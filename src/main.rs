@@ -339,10 +339,42 @@ fn parse_fpp(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The stop signals (SIGINT, SIGTERM, SIGHUP) this process was started
+/// with set to be ignored: by `nohup`, or as a background job of a script.
+fn ignored_stop_signals() -> Vec<libc::c_int> {
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+        .into_iter()
+        .filter(|&signal| {
+            // SAFETY: an all-zero `sigaction` is a valid value of this plain
+            // C struct, and with a null new action `sigaction` only writes
+            // the current one into it.
+            unsafe {
+                let mut current: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+                    && current.sa_sigaction == libc::SIG_IGN
+            }
+        })
+        .collect()
+}
+
+/// Sets `signals` back to ignored after the Ctrl-C handler took them all:
+/// a build under `nohup` must outlive the terminal that started it.
+fn keep_ignored(signals: &[libc::c_int]) {
+    for &signal in signals {
+        // SAFETY: SIG_IGN is a valid disposition for these signals, and no
+        // handler of ours is running: the Ctrl-C crate's thread only waits.
+        unsafe {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+    }
+}
+
 fn run_build(args: BuildArgs) -> Result<u8, Error> {
     // Ctrl-C, SIGTERM and SIGHUP: stop at the next chunk, so temporary files
     // are removed and the previous index stays in place.
+    let ignored = ignored_stop_signals();
     let _ = ctrlc::set_handler(pwdex::build::interrupt);
+    keep_ignored(&ignored);
     let opts = BuildOptions {
         kind: args.kind,
         fpp: args.fpp,

@@ -585,7 +585,7 @@ pub fn parse_pwdump_line<'a>(
     // Without the `$` it is an account line that lost its RID: skipping it
     // would leave its NT hash unchecked.
     if n == 6 && is_hex32(f[1]) && is_hex32(f[2]) && f[3..6].iter().all(|x| x.is_empty()) {
-        if user.ends_with(b"$") {
+        if user.ends_with(b"$") || user.starts_with(b"$MACHINE.ACC") {
             return Ok(Parsed::Skipped(SkipKind::Secret));
         }
         return Err(format!(
@@ -1329,6 +1329,10 @@ mod tests {
             }
         }
         // The machine account of the LSA secrets still is a secret.
+        assert_eq!(
+            skipped(&format!("$MACHINE.ACC:{LM}:{NT}:::")),
+            SkipKind::Secret
+        );
         assert_eq!(
             skipped(&format!("CORP\\DC01$:{LM}:{NT}:::")),
             SkipKind::Secret

@@ -735,9 +735,10 @@ fn csv_line_numbers_and_quotes_left_open() {
     };
     // Bad rows name their own lines, with CRLF, CR and LF line ends and
     // after a quoted field over two lines.
+    // Empty lines between records, which the reader passes over, count.
     for end in ["\r\n", "\r", "\n"] {
         let text = format!(
-            "id,hash{end}a,zz{end}\"two{end}lines\",{}{end}b,yy{end}",
+            "id,hash{end}a,zz{end}\"two{end}lines\",{}{end}b,yy{end}{end}{end}c,xx{end}{end}d,ww",
             nt("password")
         );
         let input = write(dir.path(), "ends.csv", &text);
@@ -745,8 +746,10 @@ fn csv_line_numbers_and_quotes_left_open() {
         assert_eq!(o.status.code(), Some(3), "{end:?}: {}", stderr(&o));
         let err = stderr(&o);
         for line in [
-            "ends.csv:2: \"zz\"",
-            "ends.csv:5: \"yy\"",
+            "ends.csv:2: \"zz\" is not a hex hash\n",
+            "ends.csv:5: \"yy\" is not a hex hash\n",
+            "ends.csv:8: \"xx\" is not a hex hash\n",
+            "ends.csv:10: \"ww\" is not a hex hash\n",
             "ends.csv:3: the --id-column",
         ] {
             assert!(err.contains(line), "{end:?}: {line} in {err}");
