@@ -981,8 +981,8 @@ fn unpaired_surrogate(unit: u16) -> [u8; 3] {
 }
 
 /// A reader that decodes UTF-16 to UTF-8. Unpaired surrogates and a lone
-/// last byte are kept as bytes that are not UTF-8 (see
-/// [`unpaired_surrogate`]), never replaced by U+FFFD.
+/// last byte are kept as bytes that are not UTF-8 (a surrogate as its
+/// WTF-8 bytes), never replaced by U+FFFD.
 pub struct Utf16Decoder<R> {
     inner: R,
     big_endian: bool,
