@@ -141,7 +141,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 pub fn interrupt() {
     if INTERRUPTED.swap(true, Ordering::SeqCst) {
         crate::writer::remove_temporary_files();
-        eprintln!("pwdex: interrupted again; stopped (the previous index, if any, is unchanged)");
+        // Said without a claim about the index: this may come just after the
+        // rename that put a finished one in place.
+        eprintln!("pwdex: interrupted again; stopped, temporary files removed");
         std::process::exit(130);
     }
 }

@@ -550,6 +550,43 @@ mod tests {
     }
 
     #[test]
+    fn keys_parse_like_a_plain_decoder_with_random_damage() {
+        // Random hashes in mixed case, a few with one to three bytes of
+        // anything, against the plain decoder.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"0123456789abcdefABCDEF";
+        for round in 0..100_000 {
+            let kind = if round % 2 == 0 {
+                HashKind::Sha1
+            } else {
+                HashKind::Ntlm
+            };
+            let mut hex: Vec<u8> = (0..kind.hex_len())
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            for _ in 0..next() % 4 {
+                let at = (next() % hex.len() as u64) as usize;
+                hex[at] = next() as u8;
+            }
+            let plain = std::str::from_utf8(&hex)
+                .ok()
+                .filter(|t| t.bytes().all(|c| c.is_ascii_hexdigit()))
+                .map(|t| t.to_ascii_uppercase());
+            assert_eq!(
+                parse_hex_key(kind, &hex).map(|k| k.to_hex(kind)),
+                plain,
+                "{hex:?}"
+            );
+        }
+    }
+
+    #[test]
     fn key_order_matches_hex_order() {
         let a = parse_hex_key(HashKind::Sha1, b"0000000000000000000000000000000000000001").unwrap();
         let b = parse_hex_key(HashKind::Sha1, b"0000000100000000000000000000000000000000").unwrap();
