@@ -446,6 +446,18 @@ pub fn is_hex(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| HEX_VALUE[b as usize] != 0xFF)
 }
 
+/// A xorshift64 generator for tests: deterministic, and enough to spread
+/// keys and bytes.
+#[cfg(test)]
+pub(crate) fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,13 +565,7 @@ mod tests {
     fn keys_parse_like_a_plain_decoder_with_random_damage() {
         // Random hashes in mixed case, a few with one to three bytes of
         // anything, against the plain decoder.
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let alphabet = b"0123456789abcdefABCDEF";
         for round in 0..100_000 {
             let kind = if round % 2 == 0 {

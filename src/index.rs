@@ -1243,13 +1243,8 @@ mod tests {
 
     #[test]
     fn buckets_are_found_in_a_slot_as_by_a_naive_decoder() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = crate::hash::xorshift(0x9E37_79B9_7F4A_7C15);
+        let mut next = |n: u64| rnd() % n;
         for round in 0..3000 {
             // 64 buckets, up to 128 records in all, bunched in some rounds.
             let budget = next(129);
@@ -1286,13 +1281,7 @@ mod tests {
     fn the_bucket_table_agrees_with_the_sections() {
         use crate::hash::{HashKind, parse_hex_key};
         use crate::writer::{IndexWriter, Layout};
-        let mut x = 0x1234_5678_9abc_def1u64;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rnd = crate::hash::xorshift(0x1234_5678_9abc_def1);
         let dir = tempfile::tempdir().unwrap();
         let mut fallbacks = 0;
         for round in 0..300u64 {
@@ -1404,11 +1393,9 @@ mod tests {
 
     #[test]
     fn select_matches_a_naive_scan() {
-        let mut x = 0x1234_5678_9ABC_DEF1u64;
+        let mut next = crate::hash::xorshift(0x1234_5678_9ABC_DEF1);
         for _ in 0..2000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             let ones: Vec<u32> = (0..64).filter(|b| x & (1 << b) != 0).collect();
             for (r, &pos) in ones.iter().enumerate() {
                 assert_eq!(select_in_word(x, r as u32), pos);
