@@ -43,6 +43,7 @@ use crate::extsort::{Partitioner, Sorter};
 use crate::format::Params;
 use crate::hash::{HashKind, Key};
 use crate::parse::{DumpRecord, parse_dump_line, parse_range_line, sniff_dump_kind, strip_cr};
+use crate::queries::Bom;
 use crate::sources::{Input, InputForm, new_hasher, range_files};
 use crate::writer::{IndexWriter, Layout};
 
@@ -237,8 +238,6 @@ pub fn build_many(inputs: &[PathBuf], output: &Path, opts: &BuildOptions) -> Res
     Ok(summary)
 }
 
-const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
-
 /// Whether a plain file starts with a UTF-16 byte-order mark: it is decoded
 /// on the sort path (the sorted path reads bytes as they are).
 fn starts_with_utf16_bom(input: &Input) -> bool {
@@ -248,7 +247,7 @@ fn starts_with_utf16_bom(input: &Input) -> bool {
     let mut head = [0u8; 2];
     std::fs::File::open(&input.path)
         .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok_and(|_| head == [0xFF, 0xFE] || head == [0xFE, 0xFF])
+        .is_ok_and(|_| matches!(Bom::of(&head).0, Bom::Utf16Le | Bom::Utf16Be))
 }
 
 /// Refuses an output path that names one of the inputs: the build would
@@ -775,8 +774,8 @@ fn build_sorted(input: &Input, output: &Path, opts: &BuildOptions) -> Result<Bui
             sample.truncate(n);
             // A UTF-8 byte-order mark is not part of the first hash (the
             // reader below passes over it too; UTF-16 takes the sort path).
-            if sample.starts_with(UTF8_BOM) {
-                sample.drain(..UTF8_BOM.len());
+            if let (Bom::Utf8, mark) = Bom::of(&sample) {
+                sample.drain(..mark);
             }
             if (n as u64) < size
                 && let Some(p) = memchr::memrchr(b'\n', &sample)
