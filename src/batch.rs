@@ -734,11 +734,14 @@ struct SliceResult {
 
 /// Buffers reused across the lookup groups of a slice.
 struct Scratch {
-    counts: Vec<Option<u64>>,
+    /// Counts of a group's keys, 0 for those not found.
+    counts: Vec<u64>,
     which: Vec<usize>,
     miss_at: Vec<usize>,
     miss_keys: Vec<Key>,
-    miss_counts: Vec<Option<u64>>,
+    miss_counts: Vec<u64>,
+    /// Positions in a group of the records to write.
+    picked: Vec<u32>,
 }
 
 impl Scratch {
@@ -749,6 +752,7 @@ impl Scratch {
             miss_at: Vec::new(),
             miss_keys: Vec::new(),
             miss_counts: Vec::new(),
+            picked: Vec::with_capacity(GROUP),
         }
     }
 }
@@ -970,8 +974,8 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
     /// emits their records.
     fn resolve(&self, group: &Group<'_>, sc: &mut Scratch, res: &mut SliceResult) -> Result<()> {
         sc.counts.clear();
-        sc.counts.resize(group.keys.len(), None);
-        self.indexes[0].get_many(&group.keys, &mut sc.counts)?;
+        sc.counts.resize(group.keys.len(), 0);
+        self.indexes[0].get_counts(&group.keys, &mut sc.counts)?;
         if self.indexes.len() > 1 {
             self.look_further(&group.keys, sc)?;
         }
@@ -991,11 +995,17 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
             &[]
         };
         // One loop per output format, so the format is not decided per record.
-        let counts = &sc.counts;
+        let (counts, picked) = (&sc.counts, &mut sc.picked);
         match self.writer.format() {
-            OutputFormat::Text => self.emit(group, counts, which, res, RecordWriter::write_text),
-            OutputFormat::Csv => self.emit(group, counts, which, res, RecordWriter::write_csv),
-            OutputFormat::Jsonl => self.emit(group, counts, which, res, RecordWriter::write_json),
+            OutputFormat::Text => {
+                self.emit(group, counts, which, picked, res, RecordWriter::write_text)
+            }
+            OutputFormat::Csv => {
+                self.emit(group, counts, which, picked, res, RecordWriter::write_csv)
+            }
+            OutputFormat::Jsonl => {
+                self.emit(group, counts, which, picked, res, RecordWriter::write_json)
+            }
         }
         Ok(())
     }
@@ -1008,8 +1018,8 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
         for (j, index) in self.indexes.iter().enumerate().skip(1) {
             sc.miss_at.clear();
             sc.miss_keys.clear();
-            for (i, c) in sc.counts.iter().enumerate() {
-                if c.is_none() {
+            for (i, &c) in sc.counts.iter().enumerate() {
+                if c == 0 {
                     sc.miss_at.push(i);
                     sc.miss_keys.push(keys[i]);
                 }
@@ -1018,10 +1028,10 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
                 break;
             }
             sc.miss_counts.clear();
-            sc.miss_counts.resize(sc.miss_keys.len(), None);
-            index.get_many(&sc.miss_keys, &mut sc.miss_counts)?;
+            sc.miss_counts.resize(sc.miss_keys.len(), 0);
+            index.get_counts(&sc.miss_keys, &mut sc.miss_counts)?;
             for (&i, &c) in sc.miss_at.iter().zip(&sc.miss_counts) {
-                if c.is_some() {
+                if c != 0 {
                     sc.counts[i] = c;
                     sc.which[i] = j;
                 }
@@ -1036,16 +1046,57 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
     fn emit<F>(
         &self,
         group: &Group<'_>,
-        counts: &[Option<u64>],
+        counts: &[u64],
         which: &[usize],
+        picked: &mut Vec<u32>,
         res: &mut SliceResult,
         write: F,
     ) where
         F: Fn(&RecordWriter, &mut Vec<u8>, &Query<'_>, Verdict),
     {
         let s = &mut res.stats;
+        if group.extras.is_empty() && which.is_empty() {
+            // Bare hashes against one index (the bulk of a large batch). The
+            // found verdict is a coin toss for a half-present batch, so the
+            // records to write are picked without a branch on it, then
+            // written in a second loop: branching on it per query cost a
+            // mispredicted branch every other query (callgrind
+            // --branch-sim: 250K of 930K for 500K queries).
+            let all = self.mode == OutputMode::All;
+            picked.clear();
+            picked.resize(counts.len(), 0);
+            let (mut n_picked, mut found_n, mut present_n) = (0, 0u64, 0u64);
+            for (i, &count) in counts.iter().enumerate() {
+                // `min_count` is at least 1, so 0 (not found) is never found.
+                let found = count >= self.min_count;
+                present_n += (count != 0) as u64;
+                found_n += found as u64;
+                picked[n_picked] = i as u32;
+                n_picked += (found | all) as usize;
+            }
+            s.checked += counts.len() as u64;
+            s.found += found_n;
+            s.below_min_count += present_n - found_n;
+            res.found_by_index[0] += found_n;
+            for &i in &picked[..n_picked] {
+                let count = counts[i as usize];
+                let verdict = Verdict {
+                    count: (count != 0).then_some(count),
+                    index: 0,
+                    found: count >= self.min_count,
+                };
+                write(
+                    self.writer,
+                    &mut res.out,
+                    &Query::hash(group.keys[i as usize]),
+                    verdict,
+                );
+            }
+            return;
+        }
         let mut extras = group.extras.iter().peekable();
         for (i, (key, &count)) in group.keys.iter().zip(counts).enumerate() {
+            let count = (count != 0).then_some(count);
             let q = match extras.next_if(|(at, _)| *at == i) {
                 Some((_, q)) => *q,
                 None => Query::hash(*key),

@@ -726,6 +726,22 @@ impl<D: AsRef<[u8]>> Index<D> {
     /// sweep instead of random reads when the index is not in memory.
     pub fn get_many(&self, keys: &[Key], out: &mut [Option<u64>]) -> Result<()> {
         assert_eq!(keys.len(), out.len(), "one output slot per key");
+        let mut counts = vec![0; keys.len()];
+        self.get_counts(keys, &mut counts)?;
+        for (slot, count) in out.iter_mut().zip(counts) {
+            *slot = (count != 0).then_some(count);
+        }
+        Ok(())
+    }
+
+    /// [`Index::get_many`] with the counts as plain numbers: `out[i]` is the
+    /// count of `keys[i]`, or 0 if the index lacks it (a stored count is
+    /// never 0). `check` reads these: testing an `Option<u64>` compiled to a
+    /// branch on whether each key was found, a coin toss for a half-present
+    /// batch (callgrind `--branch-sim`: one mispredicted branch for every
+    /// other query).
+    pub fn get_counts(&self, keys: &[Key], out: &mut [u64]) -> Result<()> {
+        assert_eq!(keys.len(), out.len(), "one output slot per key");
         // Counts too big for their record's count code are read from the
         // overflow section after the whole call's groups: only about one
         // query in 50 needs one, so a group has too few of them to overlap
@@ -745,7 +761,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         for (keys, out) in keys.chunks(1 << 22).zip(out.chunks_mut(1 << 22)) {
             let order = hash_order(self.kind(), keys);
             let mut sorted_keys = [Key::default(); LOOKUP_GROUP];
-            let mut sorted_out = [None; LOOKUP_GROUP];
+            let mut sorted_out = [0; LOOKUP_GROUP];
             for group in order.chunks(LOOKUP_GROUP) {
                 for (slot, &i) in sorted_keys.iter_mut().zip(group) {
                     *slot = keys[i as usize];
@@ -768,7 +784,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     fn get_group(
         &self,
         keys: &[Key],
-        out: &mut [Option<u64>],
+        out: &mut [u64],
         offset: usize,
         overflowing: &mut Vec<(usize, u64)>,
     ) -> Result<()> {
@@ -791,7 +807,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     fn get_group_staged(
         &self,
         keys: &[Key],
-        out: &mut [Option<u64>],
+        out: &mut [u64],
         offset: usize,
         overflowing: &mut Vec<(usize, u64)>,
     ) -> Result<()> {
@@ -811,29 +827,36 @@ impl<D: AsRef<[u8]>> Index<D> {
         let mut candidates = [0u8; LOOKUP_GROUP];
         let mut n_candidates = 0;
         let mut bucket = [0u64; LOOKUP_GROUP];
+        // The verdict is a coin toss for a half-present batch, so it picks
+        // the candidate and its prefetch address arithmetically, not by a
+        // branch the CPU would mispredict about every other key. A key the
+        // filter rules out prefetches the filter block it just read.
+        let next_line = |i: usize, bucket: u64| {
+            match slots {
+                Some(table) => table
+                    .slots
+                    .as_ptr()
+                    .wrapping_add((bucket / SLOT_BUCKETS) as usize)
+                    as usize,
+                None => base
+                    .wrapping_add(self.samples.start + (bucket >> p.sample_shift) as usize * 8)
+                    as usize,
+            }
+            .wrapping_sub(base.wrapping_add(filter_at[i]) as usize)
+        };
         for i in 0..n {
-            out[i] = None;
+            out[i] = 0;
             let range = filter_at[i]..filter_at[i] + filter::BLOCK_BYTES;
             self.ensure(range.clone())?;
             let block: &[u8; filter::BLOCK_BYTES] = self.bytes()[range].try_into().unwrap();
-            if filter::block_contains(block, &keys[i]) {
-                bucket[i] = keys[i].top_bits(p.kind, p.bucket_bits);
-                match slots {
-                    Some(table) => prefetch(
-                        table
-                            .slots
-                            .as_ptr()
-                            .wrapping_add((bucket[i] / SLOT_BUCKETS) as usize)
-                            as *const u8,
-                    ),
-                    None => {
-                        let group = bucket[i] >> p.sample_shift;
-                        prefetch(base.wrapping_add(self.samples.start + group as usize * 8));
-                    }
-                }
-                candidates[n_candidates] = i as u8;
-                n_candidates += 1;
-            }
+            let maybe = filter::block_contains(block, &keys[i]);
+            bucket[i] = keys[i].top_bits(p.kind, p.bucket_bits);
+            let keep = (maybe as usize).wrapping_neg();
+            let line = (base.wrapping_add(filter_at[i]) as usize)
+                .wrapping_add(next_line(i, bucket[i]) & keep);
+            prefetch(line as *const u8);
+            candidates[n_candidates] = i as u8;
+            n_candidates += maybe as usize;
         }
         let candidates = &candidates[..n_candidates];
         // Stage 3: samples; prefetch the unary words the scan will read.
@@ -917,7 +940,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                                 as *const u8);
                         }
                     } else {
-                        out[i] = Some(code + 1);
+                        out[i] = code + 1;
                     }
                     break;
                 }
@@ -930,7 +953,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     /// counts too big for their record's count code, from the overflow
     /// section. Their entries are prefetched all together first: read one
     /// at a time, each waited on a cache miss (6% of the lookup time).
-    fn overflow_counts(&self, overflowing: &[(usize, u64)], out: &mut [Option<u64>]) -> Result<()> {
+    fn overflow_counts(&self, overflowing: &[(usize, u64)], out: &mut [u64]) -> Result<()> {
         let p = self.params();
         let base = self.bytes().as_ptr();
         let entry_bits = (p.overflow_index_bits + p.overflow_count_bits) as u64;
@@ -956,7 +979,10 @@ impl<D: AsRef<[u8]>> Index<D> {
         }
         let escape = p.escape_code();
         for &(slot, r) in overflowing {
-            out[slot] = Some(self.decode_count(r, escape)?);
+            out[slot] = match self.decode_count(r, escape)? {
+                0 => return Err(self.corrupt(format!("record {r} has an overflow count of 0"))),
+                count => count,
+            };
         }
         Ok(())
     }

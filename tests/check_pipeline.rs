@@ -232,3 +232,56 @@ fn bare_hash_fast_path_equals_parse_hash_line() {
         }
     }
 }
+
+/// Bare hashes against one index take a branch-free path that picks the
+/// records to write; `--min-count` and both output modes against a map.
+#[test]
+fn bare_hashes_with_min_count_against_reference() {
+    for kind in [HashKind::Ntlm, HashKind::Sha1] {
+        let (_d, corpus, path) = make_index(kind, 3000, 21);
+        let index = Index::open(&path).unwrap();
+        let qs = queries(kind, &corpus, 20_000, 22);
+        let text = query_text(kind, &qs);
+        let mut counts: Vec<u64> = corpus.values().copied().collect();
+        counts.sort_unstable();
+        let median = counts[counts.len() / 2];
+        for min_count in [0, 1, 2, median, u64::MAX] {
+            let threshold = min_count.max(1);
+            for mode in [OutputMode::Found, OutputMode::All] {
+                let opts = CheckOptions {
+                    input: InputFormat::Hash,
+                    mode: Some(mode),
+                    min_count,
+                    statistics: false,
+                    ..CheckOptions::default()
+                };
+                let mut checker = Checker::new(vec![(&index, "i".to_string())], opts).unwrap();
+                let mut out = Vec::new();
+                let stats = checker
+                    .check(text.as_bytes(), Path::new("q"), &mut out, &mut |m| {
+                        panic!("malformed line {}", m.line)
+                    })
+                    .unwrap();
+                let mut expected = String::new();
+                let (mut found, mut below) = (0, 0);
+                for q in &qs {
+                    let count = corpus.get(q).copied();
+                    match count {
+                        Some(c) if c >= threshold => found += 1,
+                        Some(_) => below += 1,
+                        None => {}
+                    }
+                    let shown = count.filter(|&c| c >= threshold);
+                    if shown.is_some() || mode == OutputMode::All {
+                        expected += &format!("{}:{}\n", q.to_hex(kind), shown.unwrap_or(0));
+                    }
+                }
+                let what = format!("{kind:?} --min-count {min_count} {mode:?}");
+                assert_same_text(&expected, std::str::from_utf8(&out).unwrap());
+                assert_eq!(stats.checked, qs.len() as u64, "{what}");
+                assert_eq!(stats.found, found, "{what}");
+                assert_eq!(stats.below_min_count, below, "{what}");
+            }
+        }
+    }
+}
