@@ -979,10 +979,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         }
         let escape = p.escape_code();
         for &(slot, r) in overflowing {
-            out[slot] = match self.decode_count(r, escape)? {
-                0 => return Err(self.corrupt(format!("record {r} has an overflow count of 0"))),
-                count => count,
-            };
+            out[slot] = self.decode_count(r, escape)?;
         }
         Ok(())
     }
@@ -1069,8 +1066,15 @@ impl<D: AsRef<[u8]>> Index<D> {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
-                    return read_bits(over, mid * entry_bits + ib as u64, cb)
-                        .ok_or_else(|| self.corrupt("count overflow section too short"));
+                    // A stored count is never 0 (count-0 padding is not
+                    // stored), and `get_counts` uses 0 for "absent".
+                    return match read_bits(over, mid * entry_bits + ib as u64, cb) {
+                        None => Err(self.corrupt("count overflow section too short")),
+                        Some(0) => {
+                            Err(self.corrupt(format!("record {i} has an overflow count of 0")))
+                        }
+                        Some(count) => Ok(count),
+                    };
                 }
             }
         }

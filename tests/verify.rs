@@ -530,6 +530,28 @@ fn files_forged_with_matching_checksums_fail_the_structural_checks() {
     });
     assert!(what.contains("fits the"), "{what}");
 
+    // An overflow count of 0: `verify` refuses the file, and every lookup
+    // that reads the count refuses too, where one answered "count 0" and
+    // `check`'s plain counts would read "absent".
+    let over = sec(SectionId::CountOverflow);
+    let ib = p.overflow_index_bits;
+    let what = forged(&intact, |b, _| {
+        put_bits(&mut b[over.clone()], ib as u64, p.overflow_count_bits, 0);
+    });
+    assert!(!what.is_empty());
+    let mut zero = intact.clone();
+    put_bits(&mut zero[over.clone()], ib as u64, p.overflow_count_bits, 0);
+    assert!(reseal(&mut zero));
+    let forged_index = Index::from_bytes(&zero[..]).unwrap();
+    let key = keys[get_bits(&intact[over.clone()], 0, ib) as usize];
+    assert!(index.get(&key).unwrap().is_some_and(|c| c > 0));
+    let e = forged_index
+        .get(&key)
+        .expect_err("a count of 0 must be refused");
+    assert!(corrupt_what(&e).contains("overflow count of 0"), "{e}");
+    let mut counts = vec![None; 2];
+    assert!(forged_index.get_many(&[keys[0], key], &mut counts).is_err());
+
     // A stray one bit after the bucket sizes' last bucket.
     let what = forged(&intact, |b, _| {
         let total = p.records + p.buckets();
