@@ -36,6 +36,10 @@ import subprocess
 import sys
 import time
 
+# The page-cache helpers of the benchmark harness beside this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import evict, warm  # noqa: E402
+
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -53,23 +57,12 @@ def run(argv, stdout=subprocess.DEVNULL):
     return wall, ru.ru_utime + ru.ru_stime
 
 
-def warm(path):
-    with open(path, "rb") as f:
-        while f.read(8 << 20):
-            pass
-
-
 def read_in_as_pwdex_does(pwdex, index, queries):
     """Evict the index and let one untimed check read it in, as a user's
     first check after a build or a reboot does. Read with read() instead,
     part of it stays cached in small folios and is mapped without 2 MiB
     pages, which made lookups dearer (BENCHMARKS.md, eighth session)."""
-    os.sync()
-    fd = os.open(index, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    evict(index)
     run([pwdex, "check", "-q", "-i", index, queries])
 
 
