@@ -367,13 +367,16 @@ pub fn parse_hex_key(kind: HashKind, hex: &[u8]) -> Option<Key> {
         let first: [u8; 32] = hex[..32].try_into().ok()?;
         let bytes = u128::from_be_bytes(hex32(first)?);
         match kind {
-            HashKind::Sha1 => Some(Key {
-                hi: (bytes >> 96) as u64,
-                mid: (bytes >> 32) as u64,
-                lo: (bytes as u64) << 32
-                    | u32::from_be_bytes(hex16(hex[24..40].try_into().ok()?)?[4..].try_into().ok()?)
-                        as u64,
-            }),
+            HashKind::Sha1 => {
+                // Digits 24..40, whose last 4 bytes are digits 32..40.
+                let tail = hex16(hex[24..40].try_into().ok()?)?;
+                let last = u32::from_be_bytes([tail[4], tail[5], tail[6], tail[7]]);
+                Some(Key {
+                    hi: (bytes >> 96) as u64,
+                    mid: (bytes >> 32) as u64,
+                    lo: (bytes as u64) << 32 | last as u64,
+                })
+            }
             HashKind::Ntlm => Some(Key {
                 hi: 0,
                 mid: (bytes >> 64) as u64,
