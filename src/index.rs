@@ -28,7 +28,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -78,8 +78,8 @@ pub struct Index<D> {
     all_pages_ok: AtomicBool,
     /// Asks the kernel to start reading a byte range (memory maps only).
     will_need: Option<fn(&D, usize, usize)>,
-    /// Set while lookups are waiting on the disk (see [`Index::get_many`]).
-    cold: AtomicBool,
+    /// Whether lookups are waiting on the disk (see [`ColdSwitch`]).
+    cold: ColdSwitch,
     /// Where each run of records starts in the count-overflow section, built
     /// in memory for dense batches ([`Index::index_overflow_counts`]).
     overflow_directory: OnceLock<OverflowDirectory>,
@@ -282,7 +282,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             will_need: None,
-            cold: AtomicBool::new(false),
+            cold: ColdSwitch::default(),
             overflow_directory: OnceLock::new(),
             bucket_slots: OnceLock::new(),
             data,
@@ -790,16 +790,9 @@ impl<D: AsRef<[u8]>> Index<D> {
     ) -> Result<()> {
         let started = self.will_need.map(|_| Instant::now());
         self.get_group_staged(keys, out, offset, overflowing)?;
-        // A group served from memory takes a few microseconds; one that waited
-        // on page faults takes far longer. Switch the read-ahead hints of
-        // `get_group_staged` on or off accordingly.
         if let Some(started) = started {
             let per_key = started.elapsed().as_nanos() as u64 / keys.len().max(1) as u64;
-            if per_key > COLD_NANOS_PER_KEY {
-                self.cold.store(true, Ordering::Relaxed);
-            } else if per_key < COLD_NANOS_PER_KEY / 8 {
-                self.cold.store(false, Ordering::Relaxed);
-            }
+            self.cold.observe(per_key);
         }
         Ok(())
     }
@@ -887,7 +880,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         // On a cold index, ask for every record page of the group at once so
         // the disk works on them in parallel, instead of one fault at a time.
         if let Some(will_need) = self.will_need
-            && self.cold.load(Ordering::Relaxed)
+            && self.cold.is_cold()
         {
             for &c in candidates {
                 let (start, end) = records[c as usize];
@@ -1186,8 +1179,67 @@ impl<D: AsRef<[u8]>> Iterator for RecordIter<'_, D> {
     }
 }
 
-/// Lookup time per key above which the index is treated as cold (on disk).
+/// Lookup time per key above which a group counts as slow (waiting on the
+/// disk); below an eighth of it, as fast.
 const COLD_NANOS_PER_KEY: u64 = 4_000;
+/// Slow groups in a row that switch the read-ahead hints on, and fast groups
+/// in a row that switch them off.
+const COLD_STREAK: i32 = 4;
+
+/// Decides, from how long lookup groups take, whether the index is being read
+/// from the disk, so that [`Index::get_many`] asks the kernel for each group's
+/// record pages all at once (`madvise(WILLNEED)`, one call per candidate).
+///
+/// A group served from memory takes a few microseconds; one that waits on
+/// page faults takes far longer. But one slow group proves nothing: a worker
+/// preempted for a millisecond (by the thread writing the output, or by
+/// anything else on a busy machine) looks the same. Those calls cost about 4x
+/// the whole check on a cached index (`farm-bench`, 1M queries against 5M
+/// records, 0.210 s against 0.049 s), and with a switch on any single slow
+/// group, `perf stat -e syscalls:sys_enter_madvise` counted 164 to 6,275 calls
+/// in runs that need 35. So the hints switch on after [`COLD_STREAK`] slow
+/// groups in a row (any thread) and off after as many fast ones; a cold index
+/// makes every group slow, so it loses only the first few groups' hints.
+///
+/// Aligned to its own pair of cache lines: the streak is written by every
+/// thread, and it must not share a line with the index fields every lookup
+/// reads. Writes happen only when the streak changes, so a warm index in the
+/// steady state (streak at its floor) writes nothing.
+#[derive(Default)]
+#[repr(align(128))]
+struct ColdSwitch {
+    cold: AtomicBool,
+    /// Positive: slow groups in a row; negative: fast groups in a row.
+    streak: AtomicI32,
+}
+
+impl ColdSwitch {
+    #[inline]
+    fn is_cold(&self) -> bool {
+        self.cold.load(Ordering::Relaxed)
+    }
+
+    /// Counts one group that took `per_key` nanoseconds per key. Threads race
+    /// on the streak without harm: it is a heuristic, and the answers never
+    /// depend on it.
+    fn observe(&self, per_key: u64) {
+        let streak = self.streak.load(Ordering::Relaxed);
+        let next = if per_key > COLD_NANOS_PER_KEY {
+            streak.max(0) + 1
+        } else if per_key < COLD_NANOS_PER_KEY / 8 {
+            streak.min(0) - 1
+        } else {
+            return;
+        }
+        .clamp(-COLD_STREAK, COLD_STREAK);
+        if next != streak {
+            self.streak.store(next, Ordering::Relaxed);
+            if next.abs() == COLD_STREAK {
+                self.cold.store(next > 0, Ordering::Relaxed);
+            }
+        }
+    }
+}
 
 /// Batches at least this large are looked up in hash order.
 pub const SORTED_SWEEP_MIN: usize = 1024;
@@ -1270,6 +1322,44 @@ static SELECT_IN_BYTE: [[u8; 8]; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cold_switch_needs_a_streak_either_way() {
+        let slow = COLD_NANOS_PER_KEY + 1;
+        let fast = COLD_NANOS_PER_KEY / 8 - 1;
+        let between = COLD_NANOS_PER_KEY / 2;
+        let switch = ColdSwitch::default();
+        // A slow group now and then (a preempted worker) never switches on.
+        for _ in 0..100 {
+            for _ in 0..COLD_STREAK - 1 {
+                switch.observe(slow);
+            }
+            assert!(!switch.is_cold());
+            switch.observe(fast);
+        }
+        // Groups neither slow nor fast leave the streak as it is.
+        for _ in 0..COLD_STREAK - 1 {
+            switch.observe(slow);
+            switch.observe(between);
+        }
+        assert!(!switch.is_cold());
+        switch.observe(slow);
+        assert!(switch.is_cold(), "a streak of slow groups switches on");
+        for _ in 0..1000 {
+            switch.observe(slow);
+        }
+        for _ in 0..COLD_STREAK - 1 {
+            switch.observe(fast);
+        }
+        assert!(switch.is_cold(), "one fast group short of a streak");
+        switch.observe(slow);
+        for _ in 0..COLD_STREAK - 1 {
+            switch.observe(fast);
+        }
+        assert!(switch.is_cold(), "a slow group restarts the count");
+        switch.observe(fast);
+        assert!(!switch.is_cold(), "a streak of fast groups switches off");
+    }
 
     #[test]
     fn buckets_are_found_in_a_slot_as_by_a_naive_decoder() {
