@@ -853,7 +853,24 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
     }
 
     /// Parses, looks up and formats one slice of whole lines.
-    fn check_lines<P: LineParser>(&self, mut parser: P, slice: &[u8]) -> Result<SliceResult> {
+    fn check_lines<P: LineParser>(&self, parser: P, slice: &[u8]) -> Result<SliceResult> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::has_v3() {
+            // SAFETY: `has_v3` found every feature the function is built for.
+            return unsafe { self.check_lines_v3(parser, slice) };
+        }
+        self.check_lines_body(parser, slice)
+    }
+
+    /// [`Engine::check_lines`] built for x86-64-v3 CPUs (see [`crate::cpu`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    fn check_lines_v3<P: LineParser>(&self, parser: P, slice: &[u8]) -> Result<SliceResult> {
+        self.check_lines_body(parser, slice)
+    }
+
+    #[inline(always)]
+    fn check_lines_body<P: LineParser>(&self, mut parser: P, slice: &[u8]) -> Result<SliceResult> {
         let mut res = self.new_result(slice.len());
         let mut scratch = Scratch::new();
         let mut group = Group::new();
@@ -973,6 +990,28 @@ impl<'c, D: AsRef<[u8]> + Sync> Engine<'c, D> {
     /// Looks a group of queries up in the indexes (first holder wins) and
     /// emits their records.
     fn resolve(&self, group: &Group<'_>, sc: &mut Scratch, res: &mut SliceResult) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::has_v3() {
+            // SAFETY: `has_v3` found every feature the function is built for.
+            return unsafe { self.resolve_v3(group, sc, res) };
+        }
+        self.resolve_body(group, sc, res)
+    }
+
+    /// [`Engine::resolve`] built for x86-64-v3 CPUs (see [`crate::cpu`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    fn resolve_v3(&self, group: &Group<'_>, sc: &mut Scratch, res: &mut SliceResult) -> Result<()> {
+        self.resolve_body(group, sc, res)
+    }
+
+    #[inline(always)]
+    fn resolve_body(
+        &self,
+        group: &Group<'_>,
+        sc: &mut Scratch,
+        res: &mut SliceResult,
+    ) -> Result<()> {
         sc.counts.clear();
         sc.counts.resize(group.keys.len(), 0);
         self.indexes[0].get_counts(&group.keys, &mut sc.counts)?;

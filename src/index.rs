@@ -789,6 +789,14 @@ impl<D: AsRef<[u8]>> Index<D> {
         overflowing: &mut Vec<(usize, u64)>,
     ) -> Result<()> {
         let started = self.will_need.map(|_| Instant::now());
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::has_v3() {
+            // SAFETY: `has_v3` found every feature the function is built for.
+            unsafe { self.get_group_staged_v3(keys, out, offset, overflowing)? };
+        } else {
+            self.get_group_staged(keys, out, offset, overflowing)?;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
         self.get_group_staged(keys, out, offset, overflowing)?;
         if let Some(started) = started {
             let per_key = started.elapsed().as_nanos() as u64 / keys.len().max(1) as u64;
@@ -797,6 +805,23 @@ impl<D: AsRef<[u8]>> Index<D> {
         Ok(())
     }
 
+    /// [`Index::get_group_staged`] built for x86-64-v3 CPUs (see [`crate::cpu`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    fn get_group_staged_v3(
+        &self,
+        keys: &[Key],
+        out: &mut [u64],
+        offset: usize,
+        overflowing: &mut Vec<(usize, u64)>,
+    ) -> Result<()> {
+        self.get_group_staged(keys, out, offset, overflowing)
+    }
+
+    /// The lookups of one group, stage by stage: each stage prefetches what the
+    /// next one reads for every key of the group, so that their cache misses
+    /// overlap instead of coming one after the other.
+    #[inline(always)]
     fn get_group_staged(
         &self,
         keys: &[Key],

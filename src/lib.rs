@@ -47,6 +47,7 @@ the worst bug this crate can have; a missed one the second worst.
 - [`build`]: corpus → index.
 - [`index`]: the memory-mapped reader and lookups.
 - [`batch`]: the parallel batch engine behind `check`.
+- [`cpu`]: run-time choice of the hot loops' builds for newer x86-64 CPUs.
 - [`queries`]: `check` input formats (hash, pwdump/secretsdump, plaintext, CSV) and their detection.
 - [`report`]: `check` output formats (text, CSV, JSON Lines) and summary statistics.
 - [`info`]: what `pwdex info` reports.
@@ -57,6 +58,7 @@ the worst bug this crate can have; a missed one the second worst.
 pub mod batch;
 pub mod bits;
 pub mod build;
+pub mod cpu;
 pub mod directio;
 pub mod error;
 pub mod extsort;

@@ -285,3 +285,69 @@ fn bare_hashes_with_min_count_against_reference() {
         }
     }
 }
+
+/// The hot loops run in builds for newer CPUs where the CPU has the features
+/// (`pwdex::cpu`); `PWDEX_CPU=baseline` keeps the baseline builds. Both give
+/// the reference answers, byte for byte, on every input path the dispatch
+/// covers: bare hashes (the fast path), pwdump lines, found-only and `--all`.
+#[test]
+fn baseline_and_dispatched_builds_give_the_reference_answers() {
+    for kind in [HashKind::Ntlm, HashKind::Sha1] {
+        let (dir, corpus, path) = make_index(kind, 5000, 31);
+        let qs = queries(kind, &corpus, 30_000, 32);
+        let bare = write(dir.path(), "q.txt", query_text(kind, &qs));
+        let found = expected_found(kind, &corpus, &qs);
+        let all = expected_all(kind, &corpus, &qs);
+        for cpu in ["baseline", "native"] {
+            for (flag, expected) in [(None, &found), (Some("--all"), &all)] {
+                let mut cmd = pwdex();
+                cmd.env("PWDEX_CPU", cpu)
+                    .args(["check", "-i", p(&path), p(&bare), "-q"])
+                    .args(flag);
+                let out = cmd.output().unwrap();
+                let what = format!("{kind:?} PWDEX_CPU={cpu} {flag:?}");
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success(), "{what}: {err}");
+                assert_same_text(expected, std::str::from_utf8(&out.stdout).unwrap());
+            }
+        }
+        if kind == HashKind::Ntlm {
+            // pwdump lines go through the general parser, not the fast path.
+            let dump: String = qs
+                .iter()
+                .enumerate()
+                .map(|(i, q)| {
+                    format!(
+                        "user{i}:{i}:aad3b435b51404eeaad3b435b51404ee:{}:::\n",
+                        q.to_hex(kind)
+                    )
+                })
+                .collect();
+            let dump = write(dir.path(), "d.pwdump", dump);
+            let mut outputs = Vec::new();
+            for cpu in ["baseline", "native"] {
+                let out = pwdex()
+                    .env("PWDEX_CPU", cpu)
+                    .args(["check", "-i", p(&path), p(&dump), "-q", "--all"])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "PWDEX_CPU={cpu}");
+                outputs.push(out.stdout);
+            }
+            let text = String::from_utf8(outputs[0].clone()).unwrap();
+            assert_eq!(text.lines().count(), qs.len());
+            for (line, q) in text.lines().zip(&qs) {
+                let count = corpus.get(q).copied().unwrap_or(0);
+                assert!(
+                    line.contains(&q.to_hex(kind)) && line.ends_with(&format!(":{count}")),
+                    "{line} for {}",
+                    q.to_hex(kind)
+                );
+            }
+            assert_eq!(
+                outputs[0], outputs[1],
+                "pwdump output differs between builds"
+            );
+        }
+    }
+}
