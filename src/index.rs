@@ -545,7 +545,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         let expected = u64::from_le_bytes(self.bytes()[entry..entry + 8].try_into().unwrap());
         let start = page * PAGE as usize;
         let bytes = &self.bytes()[start..start + PAGE as usize];
-        if xxh3_64(bytes) != expected {
+        if crate::pagesum::page_checksum(bytes) != expected {
             return Err(self.corrupt(format!(
                 "checksum mismatch in page {page} ({} section)",
                 self.section_at(start).map_or("padding", |s| s.name())

@@ -39,6 +39,7 @@ the worst bug this crate can have; a missed one the second worst.
 - [`parse`]: dump and query line parsers.
 - [`format`](mod@format): the on-disk layout (see `docs/FORMAT.md`).
 - [`bits`]: bit packing shared by the writer and the reader.
+- [`pagesum`]: the per-page checksums (xxh3), with an AVX2 path.
 - [`filter`]: the split-block Bloom filter front.
 - [`writer`]: streaming, atomic index writer.
 - [`directio`]: big sequential files written and read back around the page cache.
@@ -67,6 +68,7 @@ pub mod format;
 pub mod hash;
 pub mod index;
 pub mod info;
+pub mod pagesum;
 pub mod parse;
 pub mod queries;
 pub mod range;

@@ -49,6 +49,7 @@ use crate::filter;
 use crate::format::{Header, PAGE, Params, Section, SectionId};
 use crate::hash::{Key, mask};
 use crate::index::{Index, prefetch, select_in_word};
+use crate::pagesum::page_checksum;
 
 /// Bytes hashed per round of the checksum pass; progress is reported after
 /// each round. Large enough that rayon's per-round cost vanishes (16,384
@@ -303,7 +304,8 @@ impl Verifier<'_> {
         while at < data_end {
             let end = (at + WINDOW_BYTES).min(data_end);
             let bytes = self.bytes;
-            let bad_page = |&p: &usize| xxh3_64(&bytes[p * page..(p + 1) * page]) != expected(p);
+            let bad_page =
+                |&p: &usize| page_checksum(&bytes[p * page..(p + 1) * page]) != expected(p);
             let pages = at / page..end / page;
             let mut hash_sections = || {
                 for (s, h) in data_sections.iter().zip(hashers.iter_mut()) {

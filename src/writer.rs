@@ -133,7 +133,8 @@ impl PagedFile {
             self.page.extend_from_slice(&buf[..take]);
             buf = &buf[take..];
             if self.page.len() == PAGE as usize {
-                self.page_sums.push(xxh3_64(&self.page));
+                self.page_sums
+                    .push(crate::pagesum::page_checksum(&self.page));
                 self.page.clear();
             }
         }
