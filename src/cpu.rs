@@ -16,8 +16,9 @@ binary built with `-C target-cpu=x86-64-v3` measured 0.947x and 0.944x: the
 dispatched loops hold most of the gain.
 
 `PWDEX_CPU=baseline` in the environment keeps the baseline builds, to rule
-the dispatch out when chasing a problem; the test suite runs both ways and
-compares the answers.
+the dispatch out when chasing a problem; `native` (the default) picks by the
+CPU, and the binary warns about any other value. The test suite runs both
+ways and compares the answers.
 */
 
 use std::sync::OnceLock;

@@ -311,6 +311,15 @@ struct VerifyArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(value) = std::env::var_os("PWDEX_CPU")
+        && value != "baseline"
+        && value != "native"
+    {
+        eprintln!(
+            "pwdex: warning: PWDEX_CPU={} is neither `baseline` nor `native`; using `native`",
+            value.to_string_lossy()
+        );
+    }
     let result = match cli.command {
         Command::Build(args) => run_build(args),
         Command::Check(args) => run_check(args),

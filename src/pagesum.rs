@@ -86,7 +86,8 @@ mod avx2 {
     const LAST_STRIPES: usize = ((PAGE_LEN - 1) - BLOCK * FULL_BLOCKS) / STRIPE;
 
     /// Reads 32 bytes at `at` of `bytes`.
-    #[inline(always)]
+    #[target_feature(enable = "avx2")]
+    #[inline]
     fn load(bytes: &[u8], at: usize) -> __m256i {
         let lane: &[u8; 32] = bytes[at..at + 32].try_into().unwrap();
         // SAFETY: `lane` is 32 readable bytes; the load is unaligned.
