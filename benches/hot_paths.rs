@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of the hot paths: query parsing, the filter
 //! probe, the bucket search, whole lookups (present and absent; also through
-//! the in-memory bucket table dense batches build), output formatting, and
-//! the batch engine end to end in memory (parse + lookup + formatting).
+//! the in-memory bucket table dense batches build), output formatting, page
+//! checksums (as built, and the crate's own code for comparison), and the
+//! batch engine end to end in memory (parse + lookup + formatting).
 //!
 //! Run: `cargo bench --bench hot_paths` (add `-- --quick` for a fast pass).
 
@@ -181,6 +182,31 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+
+    // Every page of the index, as a dense check verifies them: through
+    // `page_checksum` (AVX2 where the CPU has it) and through the crate.
+    let mut g = c.benchmark_group("pages");
+    let bytes = f.index.bytes();
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("page_checksum", |b| {
+        b.iter(|| {
+            let mut x = 0u64;
+            for page in bytes.chunks_exact(4096) {
+                x ^= pwdex::pagesum::page_checksum(black_box(page));
+            }
+            x
+        })
+    });
+    g.bench_function("xxh3_64_crate", |b| {
+        b.iter(|| {
+            let mut x = 0u64;
+            for page in bytes.chunks_exact(4096) {
+                x ^= xxhash_rust::xxh3::xxh3_64(black_box(page));
+            }
+            x
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("batch");
