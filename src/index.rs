@@ -1232,8 +1232,8 @@ const COLD_STREAK: i32 = 4;
 ///
 /// Aligned to its own pair of cache lines: the streak is written by every
 /// thread, and it must not share a line with the index fields every lookup
-/// reads. Writes happen only when the streak changes, so a warm index in the
-/// steady state (streak at its floor) writes nothing.
+/// reads. Writes happen only when the streak or the flag changes, so a warm
+/// index in the steady state (streak at its floor) writes nothing.
 #[derive(Default)]
 #[repr(align(128))]
 struct ColdSwitch {
