@@ -402,3 +402,30 @@ fn sample_shift_changes_layout_not_answers() {
     );
     assert!(!bad.exists());
 }
+
+#[test]
+fn an_unknown_pwdex_cpu_value_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = random_corpus(HashKind::Sha1, 50, 7);
+    let dump = write(
+        dir.path(),
+        "d.txt",
+        dump_text(HashKind::Sha1, &corpus, false, false),
+    );
+    let index = dir.path().join("i.pwdex");
+    build_ok(&dump, &index);
+    for (value, warned) in [("bogus", true), ("baseline", false), ("native", false)] {
+        let out = pwdex()
+            .env("PWDEX_CPU", value)
+            .args(["info", p(&index)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "PWDEX_CPU={value}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).contains("PWDEX_CPU=bogus is neither"),
+            warned,
+            "PWDEX_CPU={value}: {}",
+            stderr(&out)
+        );
+    }
+}
